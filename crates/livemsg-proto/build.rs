@@ -1,0 +1,25 @@
+//! Generates the gRPC client and server code from `proto/`, with the protoc that
+//! `protoc-bin-vendored` ships, so a build needs no system protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY of intent: build scripts run single-threaded; prost-build reads PROTOC.
+    std::env::set_var("PROTOC", protoc);
+    let root = "../../proto";
+    let files = [
+        "livemsg/common/v1/common.proto",
+        "livemsg/auth/v1/auth.proto",
+        "livemsg/api/v1/api.proto",
+        "livemsg/membership/v1/membership.proto",
+    ];
+    let paths: Vec<String> = files.iter().map(|f| format!("{root}/{f}")).collect();
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(
+            std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("livemsg_descriptor.bin"),
+        )
+        .compile_protos(&paths, &[root.to_owned()])?;
+    for path in &paths {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! livemsg's internal gRPC API: the generated code for `proto/`, plus the conversions between
+//! wire and domain types.
+//!
+//! Errors cross gRPC in one shape: a status whose code follows from the API error code, and the
+//! Alibaba code itself in the `x-livemsg-code` metadata entry, so the gateway renders exactly
+//! the error the service meant without guessing from the status. [`status_from_api_error`] and
+//! [`api_error_from_status`] are the only places that mapping is written.
+
+#![allow(missing_docs, clippy::doc_lazy_continuation)]
+
+use livemsg_domain::{ApiError, ErrorCode, GroupState};
+
+/// Shared types.
+pub mod common {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.common.v1");
+    }
+}
+
+/// Access key lookup for the gateway.
+pub mod auth {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.auth.v1");
+    }
+}
+
+/// Public API operations on behalf of a caller.
+pub mod api {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.api.v1");
+    }
+}
+
+/// Joins and leaves from the connection tier.
+pub mod membership {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.membership.v1");
+    }
+}
+
+/// The encoded file descriptors of every proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("livemsg_descriptor");
+
+/// The metadata key that carries the Alibaba error code across gRPC.
+pub const ERROR_CODE_METADATA: &str = "x-livemsg-code";
+
+/// The gRPC status code for an API error code.
+pub fn grpc_code(code: ErrorCode) -> tonic::Code {
+    match code {
+        ErrorCode::InputInvalid
+        | ErrorCode::MissingParameter
+        | ErrorCode::InvalidVersion
+        | ErrorCode::IncompleteSignature
+        | ErrorCode::MissingSignature
+        | ErrorCode::InvalidSignatureMethod
+        | ErrorCode::InvalidTimeStampFormat => tonic::Code::InvalidArgument,
+        ErrorCode::NoAuth => tonic::Code::PermissionDenied,
+        ErrorCode::SignatureDoesNotMatch
+        | ErrorCode::InvalidAccessKeyIdInactive
+        | ErrorCode::InvalidTimeStampExpired
+        | ErrorCode::SignatureNonceUsed => tonic::Code::Unauthenticated,
+        ErrorCode::ResourceNotExist
+        | ErrorCode::InvalidActionNotFound
+        | ErrorCode::InvalidAccessKeyIdNotFound => tonic::Code::NotFound,
+        ErrorCode::SuperLargeGroup => tonic::Code::FailedPrecondition,
+        ErrorCode::UnsupportedOperation => tonic::Code::Unimplemented,
+        ErrorCode::ThrottlingUser => tonic::Code::ResourceExhausted,
+        ErrorCode::ServiceUnavailable => tonic::Code::Unavailable,
+        ErrorCode::ServerError => tonic::Code::Internal,
+    }
+}
+
+/// Turns an API error into the status the service returns.
+pub fn status_from_api_error(err: &ApiError) -> tonic::Status {
+    let mut status = tonic::Status::new(grpc_code(err.code), err.message.clone());
+    if let Ok(value) = err.code_string().parse() {
+        status.metadata_mut().insert(ERROR_CODE_METADATA, value);
+    }
+    status
+}
+
+/// Reads the API error a status carries. A status without the code metadata did not come from
+/// livemsg's own error handling (the peer is down, a proxy answered, a deadline passed): the
+/// gateway reports it as a server error or unavailability and never shows its text.
+pub fn api_error_from_status(status: &tonic::Status) -> ApiError {
+    let code = status
+        .metadata()
+        .get(ERROR_CODE_METADATA)
+        .and_then(|v| v.to_str().ok());
+    if let Some(err) = code.and_then(|c| ApiError::from_wire(c, status.message())) {
+        return err;
+    }
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            ApiError::of(ErrorCode::ServiceUnavailable)
+        }
+        _ => ApiError::internal(),
+    }
+}
+
+impl From<GroupState> for common::v1::GroupState {
+    fn from(state: GroupState) -> Self {
+        match state {
+            GroupState::Normal => common::v1::GroupState::Normal,
+            GroupState::Super => common::v1::GroupState::Super,
+            GroupState::Closed => common::v1::GroupState::Closed,
+        }
+    }
+}
+
+impl common::v1::GroupState {
+    /// The domain state; `None` for `UNSPECIFIED`.
+    pub fn to_domain(self) -> Option<GroupState> {
+        match self {
+            common::v1::GroupState::Unspecified => None,
+            common::v1::GroupState::Normal => Some(GroupState::Normal),
+            common::v1::GroupState::Super => Some(GroupState::Super),
+            common::v1::GroupState::Closed => Some(GroupState::Closed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_error_survives_the_trip_through_a_status() {
+        for code in ErrorCode::ALL {
+            let err = ApiError::new(code, "why it failed");
+            let back = api_error_from_status(&status_from_api_error(&err));
+            assert_eq!(back, err);
+        }
+        let missing = ApiError::missing("GroupId");
+        assert_eq!(
+            api_error_from_status(&status_from_api_error(&missing)),
+            missing
+        );
+    }
+
+    #[test]
+    fn foreign_statuses_never_leak_their_text() {
+        let err = api_error_from_status(&tonic::Status::internal("sqlx: relation does not exist"));
+        assert_eq!(err, ApiError::internal());
+        let down = api_error_from_status(&tonic::Status::unavailable("connection refused"));
+        assert_eq!(down.code, ErrorCode::ServiceUnavailable);
+        assert!(!down.message.contains("refused"));
+    }
+
+    #[test]
+    fn group_states_convert_both_ways() {
+        for s in [GroupState::Normal, GroupState::Super, GroupState::Closed] {
+            assert_eq!(common::v1::GroupState::from(s).to_domain(), Some(s));
+        }
+        assert_eq!(common::v1::GroupState::Unspecified.to_domain(), None);
+    }
+}

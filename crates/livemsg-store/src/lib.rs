@@ -1,0 +1,403 @@
+//! The Postgres repository of livemsg.
+//!
+//! [`Store`] owns a connection pool and exposes one async method per thing livemsg does with
+//! its data. SQL is written out in plain sight next to the code that runs it. Two properties
+//! matter most and are tested against a real Postgres:
+//!
+//! * Membership is exact under concurrency. Every change to a group's members runs in one
+//!   transaction that first locks the group's row, so the member count, the join positions and
+//!   the normal -> super -> closed transitions ([`livemsg_domain::GroupState`]) are computed
+//!   without a read-then-write race, and a group turns super exactly once however many joins
+//!   race at the threshold.
+//! * Listing is a keyset scan. Members carry a join position; a page is a seek on the
+//!   `(group_pk, position)` index followed by at most `page_size + 1` rows, so its cost does
+//!   not grow with the group or the table.
+
+mod error;
+mod ids;
+mod membership;
+mod records;
+
+use livemsg_domain::{AppId, DataCenter, GroupId, GroupState};
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+pub use error::StoreError;
+pub use membership::{MembershipOp, PageRequest, UserPage};
+pub use records::{AccessKey, Account, AppRecord, GroupRecord, NewApp, NewGroup};
+
+/// The schema migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The Postgres repository.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    super_group_threshold: i64,
+}
+
+/// The outcome of creating a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateGroupOutcome {
+    /// The group existed before this call (nothing was changed).
+    pub already_exists: bool,
+    /// The existing group is deleted.
+    pub already_deleted: bool,
+}
+
+impl Store {
+    /// A store over `pool`; a group with more than `super_group_threshold` members becomes a
+    /// super group.
+    pub fn new(pool: PgPool, super_group_threshold: i64) -> Self {
+        Store {
+            pool,
+            super_group_threshold,
+        }
+    }
+
+    /// The pool, for health checks and shutdown.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates an account with a fresh 16-digit id.
+    pub async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
+        loop {
+            let account_id = ids::account_id();
+            let inserted = sqlx::query(
+                "INSERT INTO accounts (account_id, name) VALUES ($1, $2)
+                 ON CONFLICT (account_id) DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(Account {
+                    account_id,
+                    name: name.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Creates an enabled AccessKey pair for an account.
+    pub async fn create_access_key(&self, account_id: i64) -> Result<AccessKey, StoreError> {
+        let key = AccessKey {
+            access_key_id: ids::access_key_id(),
+            account_id,
+            secret: ids::access_key_secret(),
+            enabled: true,
+        };
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, secret, enabled)
+             VALUES ($1, $2, $3, TRUE)",
+        )
+        .bind(&key.access_key_id)
+        .bind(account_id)
+        .bind(&key.secret)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
+        Ok(key)
+    }
+
+    /// Looks up an AccessKey by its id.
+    pub async fn resolve_access_key(&self, access_key_id: &str) -> Result<AccessKey, StoreError> {
+        sqlx::query_as::<_, AccessKey>(
+            "SELECT access_key_id, account_id, secret, enabled
+             FROM access_keys WHERE access_key_id = $1",
+        )
+        .bind(access_key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AccessKeyNotFound)
+    }
+
+    /// Enables or disables an AccessKey.
+    pub async fn set_access_key_enabled(
+        &self,
+        access_key_id: &str,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE access_keys SET enabled = $2 WHERE access_key_id = $1")
+            .bind(access_key_id)
+            .bind(enabled)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::AccessKeyNotFound);
+        }
+        Ok(())
+    }
+
+    /// Creates an app with a fresh id, AppKey and AppSign.
+    pub async fn create_app(&self, app: NewApp) -> Result<AppRecord, StoreError> {
+        loop {
+            let app_id = ids::app_id();
+            let row = sqlx::query_as::<_, AppRecord>(
+                "INSERT INTO apps (app_id, account_id, app_name, app_key, app_sign, data_center,
+                                   audit_type, audit_url, event_callback_url, msg_life_cycle)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (app_id) DO NOTHING
+                 RETURNING *",
+            )
+            .bind(&app_id)
+            .bind(app.account_id)
+            .bind(app.app_name.as_str())
+            .bind(ids::app_key())
+            .bind(ids::app_sign())
+            .bind(app.data_center.as_str())
+            .bind(app.audit_type)
+            .bind(&app.audit_url)
+            .bind(&app.event_callback_url)
+            .bind(app.msg_life_cycle)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
+            if let Some(row) = row {
+                return Ok(row);
+            }
+        }
+    }
+
+    /// Finds an app of `account_id` in `data_center`. An app of another account, or in another
+    /// data center, is not found.
+    pub async fn find_app(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+    ) -> Result<AppRecord, StoreError> {
+        sqlx::query_as::<_, AppRecord>(
+            "SELECT * FROM apps WHERE app_id = $1 AND account_id = $2 AND data_center = $3",
+        )
+        .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AppNotFound)
+    }
+
+    /// Creates a group in an app of `account_id`. Creating an existing group changes nothing
+    /// and says so.
+    pub async fn create_group(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        group: NewGroup,
+    ) -> Result<CreateGroupOutcome, StoreError> {
+        let admins: Vec<String> = group
+            .administrators
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
+        let inserted = sqlx::query(
+            "INSERT INTO groups (app_id, group_id, group_name, group_info, creator_id, admin_list)
+             SELECT app_id, $4, $5, $6, $7, $8 FROM apps
+             WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+             ON CONFLICT (app_id, group_id) DO NOTHING",
+        )
+        .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
+        .bind(group.group_id.as_str())
+        .bind(group.group_name.as_str())
+        .bind(group.group_info.as_str())
+        .bind(group.creator_id.as_ref().map_or("", |c| c.as_str()))
+        .bind(&admins)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(CreateGroupOutcome {
+                already_exists: false,
+                already_deleted: false,
+            });
+        }
+        // Nothing inserted: either the app is not the caller's, or the group exists.
+        let existing = self
+            .describe_group(account_id, app_id, data_center, &group.group_id)
+            .await;
+        match existing {
+            Ok(record) => Ok(CreateGroupOutcome {
+                already_exists: true,
+                already_deleted: record.deleted,
+            }),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads a group of an app of `account_id`.
+    pub async fn describe_group(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        group_id: &GroupId,
+    ) -> Result<GroupRecord, StoreError> {
+        let row = sqlx::query_as::<_, GroupRecord>(
+            "SELECT g.group_id, g.group_name, g.group_info, g.creator_id, g.admin_list, g.state,
+                    g.member_count, g.total_joins, g.deleted, g.deleted_at, g.deletor, g.created_at
+             FROM groups g JOIN apps a ON a.app_id = g.app_id
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+               AND g.group_id = $4",
+        )
+        .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
+        .bind(group_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(row),
+            None => Err(self.missing_app_or_group(account_id, app_id, data_center).await),
+        }
+    }
+
+    /// Tells which of an app or a group a failed lookup did not find.
+    async fn missing_app_or_group(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+    ) -> StoreError {
+        match self.find_app(account_id, app_id, data_center).await {
+            Ok(_) => StoreError::GroupNotFound,
+            Err(err) => err,
+        }
+    }
+
+    /// One page of a group's users in join order. A super group answers
+    /// [`StoreError::SuperGroup`].
+    pub async fn list_group_users(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        group_id: &GroupId,
+        page: PageRequest,
+    ) -> Result<UserPage, StoreError> {
+        // One statement, so the group's state and its members come from one snapshot: a page
+        // can never mix a normal group's state with a list cleared by a concurrent upgrade.
+        let sql = match page.sort {
+            livemsg_domain::SortType::Ascending => {
+                "SELECT g.state, m.position, m.user_id, m.user_info
+                 FROM groups g JOIN apps a ON a.app_id = g.app_id
+                 LEFT JOIN LATERAL (
+                     SELECT position, user_id, user_info FROM group_members
+                     WHERE group_pk = g.group_pk AND position >= $5
+                     ORDER BY position ASC LIMIT $6
+                 ) m ON g.state <> 1
+                 WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+                   AND g.group_id = $4 AND NOT g.deleted
+                 ORDER BY m.position ASC"
+            }
+            livemsg_domain::SortType::Descending => {
+                "SELECT g.state, m.position, m.user_id, m.user_info
+                 FROM groups g JOIN apps a ON a.app_id = g.app_id
+                 LEFT JOIN LATERAL (
+                     SELECT position, user_id, user_info FROM group_members
+                     WHERE group_pk = g.group_pk AND position <= $5
+                     ORDER BY position DESC LIMIT $6
+                 ) m ON g.state <> 1
+                 WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+                   AND g.group_id = $4 AND NOT g.deleted
+                 ORDER BY m.position DESC"
+            }
+        };
+        let start = page.start_position();
+        let rows = sqlx::query(sql)
+            .bind(app_id.as_str())
+            .bind(account_id)
+            .bind(data_center.as_str())
+            .bind(group_id.as_str())
+            .bind(start)
+            .bind(i64::from(page.size.get()) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Err(self.missing_app_or_group(account_id, app_id, data_center).await);
+        };
+        let state = records::decode_state(first.try_get("state")?)?;
+        state.check_listable().map_err(|_| StoreError::SuperGroup)?;
+        let mut members = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let position: Option<i64> = row.try_get("position")?;
+            if let Some(position) = position {
+                let user_id: String = row.try_get("user_id")?;
+                let user_info: Option<String> = row.try_get("user_info")?;
+                members.push((position, user_id, user_info.unwrap_or_default()));
+            }
+        }
+        Ok(UserPage::from_rows(members, page.size))
+    }
+
+    /// Adds a user to a group (idempotent: a repeated join only updates the user info).
+    pub async fn join_group(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        user_id: &livemsg_domain::UserId,
+        user_info: &livemsg_domain::UserInfo,
+    ) -> Result<livemsg_domain::MembershipChange, StoreError> {
+        let op = MembershipOp::Join {
+            user_id: user_id.clone(),
+            user_info: user_info.clone(),
+        };
+        self.apply_to_group(app_id, group_id, std::slice::from_ref(&op))
+            .await
+            .map(|mut changes| changes.remove(0))
+    }
+
+    /// Removes a user from a group (idempotent: leaving a group one is not in changes nothing).
+    pub async fn leave_group(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        user_id: &livemsg_domain::UserId,
+    ) -> Result<livemsg_domain::MembershipChange, StoreError> {
+        let op = MembershipOp::Leave {
+            user_id: user_id.clone(),
+        };
+        self.apply_to_group(app_id, group_id, std::slice::from_ref(&op))
+            .await
+            .map(|mut changes| changes.remove(0))
+    }
+
+    /// Applies several joins and leaves to one group in one transaction, in order, and returns
+    /// what each did.
+    pub async fn apply_to_group(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        ops: &[MembershipOp],
+    ) -> Result<Vec<livemsg_domain::MembershipChange>, StoreError> {
+        membership::apply(&self.pool, self.super_group_threshold, app_id, group_id, ops).await
+    }
+
+    /// The exact member count and the state of a group.
+    pub async fn group_count(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+    ) -> Result<(i64, GroupState), StoreError> {
+        let row = sqlx::query(
+            "SELECT member_count, state FROM groups
+             WHERE app_id = $1 AND group_id = $2 AND NOT deleted",
+        )
+        .bind(app_id.as_str())
+        .bind(group_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::GroupNotFound)?;
+        Ok((
+            row.try_get("member_count")?,
+            records::decode_state(row.try_get("state")?)?,
+        ))
+    }
+}

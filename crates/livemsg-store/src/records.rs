@@ -1,0 +1,121 @@
+//! Rows as the store returns them, and the inputs of its create calls.
+
+use chrono::{DateTime, Utc};
+use livemsg_domain::{AppName, DataCenter, GroupId, GroupInfo, GroupName, GroupState, UserId};
+
+use crate::StoreError;
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The 16-digit account id.
+    pub account_id: i64,
+    /// A display name.
+    pub name: String,
+}
+
+/// An AccessKey pair. The secret is sensitive: never log this value.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessKey {
+    /// The public half.
+    pub access_key_id: String,
+    /// The account the key acts for.
+    pub account_id: i64,
+    /// The signing secret.
+    pub secret: String,
+    /// Whether the key may be used.
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("secret", &"[REDACTED]")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// What `CreateLiveMessageApp` stores.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// The owner.
+    pub account_id: i64,
+    /// The display name.
+    pub app_name: AppName,
+    /// Where the app lives.
+    pub data_center: DataCenter,
+    /// 0 none, 1 built-in, 2 custom.
+    pub audit_type: i32,
+    /// The custom audit URL.
+    pub audit_url: String,
+    /// The event callback URL; empty disables callbacks.
+    pub event_callback_url: String,
+    /// 0, 1 or 2: 30, 90 or 180 days.
+    pub msg_life_cycle: i32,
+}
+
+/// An app as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRecord {
+    pub app_id: String,
+    pub account_id: i64,
+    pub app_name: String,
+    pub app_key: String,
+    pub app_sign: String,
+    pub data_center: String,
+    pub audit_type: i32,
+    pub audit_url: String,
+    pub event_callback_url: String,
+    pub msg_life_cycle: i32,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// What `CreateLiveMessageGroup` stores.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub group_id: GroupId,
+    pub group_name: GroupName,
+    pub group_info: GroupInfo,
+    pub creator_id: Option<UserId>,
+    pub administrators: Vec<UserId>,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRecord {
+    pub group_id: String,
+    pub group_name: String,
+    pub group_info: String,
+    pub creator_id: String,
+    pub admin_list: Vec<String>,
+    #[sqlx(try_from = "i16")]
+    pub state: StoredState,
+    pub member_count: i64,
+    pub total_joins: i64,
+    pub deleted: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deletor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A group state read from the `state` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredState(pub GroupState);
+
+impl TryFrom<i16> for StoredState {
+    type Error = StoreError;
+
+    fn try_from(value: i16) -> Result<Self, Self::Error> {
+        decode_state(value).map(StoredState)
+    }
+}
+
+/// Reads a stored group state.
+pub(crate) fn decode_state(value: i16) -> Result<GroupState, StoreError> {
+    GroupState::from_i16(value).ok_or(StoreError::Corrupt("groups.state"))
+}

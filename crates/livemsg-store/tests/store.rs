@@ -1,0 +1,526 @@
+//! Store behaviour against a real Postgres, a fresh database per test (`#[sqlx::test]` reads
+//! `DATABASE_URL` and fails when the server is unreachable).
+
+use std::collections::{HashMap, HashSet};
+
+use livemsg_domain::{
+    AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, GroupState, PageSize, PageToken,
+    SortType, UserId, UserInfo,
+};
+use livemsg_store::{MembershipOp, NewApp, NewGroup, PageRequest, Store, StoreError};
+use sqlx::PgPool;
+
+const THRESHOLD: i64 = 2_000;
+
+struct Fixture {
+    store: Store,
+    account_id: i64,
+    app_id: AppId,
+}
+
+async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
+    let store = Store::new(pool, threshold);
+    let account = store.create_account("test").await.unwrap();
+    let app = store
+        .create_app(new_app(account.account_id, DataCenter::CnShanghai))
+        .await
+        .unwrap();
+    let app_id = AppId::parse(&app.app_id).unwrap();
+    Fixture {
+        store,
+        account_id: account.account_id,
+        app_id,
+    }
+}
+
+fn new_app(account_id: i64, data_center: DataCenter) -> NewApp {
+    NewApp {
+        account_id,
+        app_name: AppName::parse("demo").unwrap(),
+        data_center,
+        audit_type: 0,
+        audit_url: String::new(),
+        event_callback_url: String::new(),
+        msg_life_cycle: 0,
+    }
+}
+
+fn new_group(id: &str) -> NewGroup {
+    NewGroup {
+        group_id: GroupId::parse(id).unwrap(),
+        group_name: GroupName::parse("name").unwrap(),
+        group_info: GroupInfo::parse("info").unwrap(),
+        creator_id: Some(UserId::parse("creator").unwrap()),
+        administrators: vec![UserId::parse("admin1").unwrap()],
+    }
+}
+
+fn uid(s: impl AsRef<str>) -> UserId {
+    UserId::parse(s.as_ref()).unwrap()
+}
+
+fn join(user: impl AsRef<str>) -> MembershipOp {
+    MembershipOp::Join {
+        user_id: uid(user),
+        user_info: UserInfo::parse("").unwrap(),
+    }
+}
+
+impl Fixture {
+    async fn group(&self, id: &str) -> GroupId {
+        self.store
+            .create_group(
+                self.account_id,
+                &self.app_id,
+                DataCenter::CnShanghai,
+                new_group(id),
+            )
+            .await
+            .unwrap();
+        GroupId::parse(id).unwrap()
+    }
+
+    async fn seed(&self, group: &GroupId, users: impl IntoIterator<Item = String>) {
+        let ops: Vec<_> = users.into_iter().map(join).collect();
+        self.store
+            .apply_to_group(&self.app_id, group, &ops)
+            .await
+            .unwrap();
+    }
+
+    async fn page(
+        &self,
+        group: &GroupId,
+        sort: SortType,
+        token: i64,
+        size: i64,
+    ) -> Result<livemsg_store::UserPage, StoreError> {
+        self.store
+            .list_group_users(
+                self.account_id,
+                &self.app_id,
+                DataCenter::CnShanghai,
+                group,
+                PageRequest {
+                    size: PageSize::new(size).unwrap(),
+                    sort,
+                    token: PageToken::new(token).unwrap(),
+                },
+            )
+            .await
+    }
+
+    /// Every user, following tokens from the first page to the last.
+    async fn traverse(&self, group: &GroupId, sort: SortType) -> Vec<String> {
+        let mut users = Vec::new();
+        let mut token = 0;
+        loop {
+            let page = self.page(group, sort, token, 10).await.unwrap();
+            users.extend(page.users.iter().map(|(u, _)| u.clone()));
+            token = page.next_page_token();
+            if token == 0 {
+                return users;
+            }
+        }
+    }
+
+    /// The count of member rows, to check the stored count never drifts from them.
+    async fn member_rows(&self, group: &GroupId) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM group_members m JOIN groups g USING (group_pk)
+             WHERE g.app_id = $1 AND g.group_id = $2",
+        )
+        .bind(self.app_id.as_str())
+        .bind(group.as_str())
+        .fetch_one(self.store.pool())
+        .await
+        .unwrap()
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn access_keys_resolve_to_their_account_and_can_be_disabled(pool: PgPool) {
+    let store = Store::new(pool, THRESHOLD);
+    let account = store.create_account("acme").await.unwrap();
+    let key = store.create_access_key(account.account_id).await.unwrap();
+    let resolved = store.resolve_access_key(&key.access_key_id).await.unwrap();
+    assert_eq!(resolved, key);
+    assert!(resolved.enabled);
+    assert!(!format!("{resolved:?}").contains(&key.secret));
+
+    store
+        .set_access_key_enabled(&key.access_key_id, false)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .resolve_access_key(&key.access_key_id)
+            .await
+            .unwrap()
+            .enabled
+    );
+    assert!(matches!(
+        store.resolve_access_key("LTAInope").await,
+        Err(StoreError::AccessKeyNotFound)
+    ));
+    assert!(matches!(
+        store.create_access_key(42).await,
+        Err(StoreError::AccountNotFound)
+    ));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn an_app_exists_only_for_its_account_and_data_center(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let other = f.store.create_account("other").await.unwrap();
+    let found = f
+        .store
+        .find_app(f.account_id, &f.app_id, DataCenter::CnShanghai)
+        .await
+        .unwrap();
+    assert_eq!(found.data_center, "cn-shanghai");
+    assert_eq!(found.app_key.len(), 32);
+    assert!(matches!(
+        f.store
+            .find_app(other.account_id, &f.app_id, DataCenter::CnShanghai)
+            .await,
+        Err(StoreError::AppNotFound)
+    ));
+    assert!(matches!(
+        f.store
+            .find_app(f.account_id, &f.app_id, DataCenter::ApSoutheast1)
+            .await,
+        Err(StoreError::AppNotFound)
+    ));
+    // Nor can the other account create or read groups in it.
+    assert!(matches!(
+        f.store
+            .create_group(
+                other.account_id,
+                &f.app_id,
+                DataCenter::CnShanghai,
+                new_group("g1")
+            )
+            .await,
+        Err(StoreError::AppNotFound)
+    ));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn creating_a_group_twice_reports_that_it_exists(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let first = f
+        .store
+        .create_group(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            new_group("g1"),
+        )
+        .await
+        .unwrap();
+    assert!(!first.already_exists);
+    let second = f
+        .store
+        .create_group(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            new_group("g1"),
+        )
+        .await
+        .unwrap();
+    assert!(second.already_exists);
+    assert!(!second.already_deleted);
+
+    let group = f
+        .store
+        .describe_group(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            &GroupId::parse("g1").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(group.group_name, "name");
+    assert_eq!(group.creator_id, "creator");
+    assert_eq!(group.admin_list, vec!["admin1".to_owned()]);
+    assert_eq!(group.state.0, GroupState::Normal);
+    assert!(matches!(
+        f.store
+            .describe_group(
+                f.account_id,
+                &f.app_id,
+                DataCenter::CnShanghai,
+                &GroupId::parse("nope").unwrap()
+            )
+            .await,
+        Err(StoreError::GroupNotFound)
+    ));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn joins_and_leaves_are_idempotent_and_the_count_exact(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g1").await;
+    let info = |s: &str| UserInfo::parse(s).unwrap();
+
+    let first = f
+        .store
+        .join_group(&f.app_id, &g, &uid("alice"), &info("a1"))
+        .await
+        .unwrap();
+    assert!(first.changed);
+    assert_eq!(first.member_count, 1);
+    f.store
+        .join_group(&f.app_id, &g, &uid("bob"), &info("b"))
+        .await
+        .unwrap();
+    // Joining again changes nothing but the user info; alice keeps her place.
+    let again = f
+        .store
+        .join_group(&f.app_id, &g, &uid("alice"), &info("a2"))
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(again.member_count, 2);
+    let page = f.page(&g, SortType::Ascending, 0, 10).await.unwrap();
+    assert_eq!(
+        page.users,
+        vec![
+            ("alice".to_owned(), "a2".to_owned()),
+            ("bob".to_owned(), "b".to_owned())
+        ]
+    );
+
+    let gone = f.store.leave_group(&f.app_id, &g, &uid("carol")).await.unwrap();
+    assert!(!gone.changed);
+    assert_eq!(gone.member_count, 2);
+    f.store.leave_group(&f.app_id, &g, &uid("bob")).await.unwrap();
+    let twice = f.store.leave_group(&f.app_id, &g, &uid("bob")).await.unwrap();
+    assert!(!twice.changed);
+    assert_eq!(twice.member_count, 1);
+    assert_eq!(f.store.group_count(&f.app_id, &g).await.unwrap().0, 1);
+
+    assert!(matches!(
+        f.store
+            .join_group(&f.app_id, &GroupId::parse("nope").unwrap(), &uid("x"), &info(""))
+            .await,
+        Err(StoreError::GroupNotFound)
+    ));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn pages_follow_join_order_both_ways_and_end_with_token_zero(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g1").await;
+    let users: Vec<String> = (0..25).map(|i| format!("user{i:02}")).collect();
+    f.seed(&g, users.clone()).await;
+
+    let first = f.page(&g, SortType::Ascending, 0, 10).await.unwrap();
+    assert_eq!(first.users.len(), 10);
+    assert_ne!(first.next_page_token(), 0);
+    assert_eq!(f.traverse(&g, SortType::Ascending).await, users);
+    let mut reversed = users.clone();
+    reversed.reverse();
+    assert_eq!(f.traverse(&g, SortType::Descending).await, reversed);
+
+    // A page that ends exactly at the last user says there is no more.
+    let all = f.page(&g, SortType::Ascending, 0, 25).await.unwrap();
+    assert_eq!(all.users.len(), 25);
+    assert_eq!(all.next_page_token(), 0);
+
+    // An empty group lists nothing.
+    let empty = f.group("g2").await;
+    let page = f.page(&empty, SortType::Descending, 0, 10).await.unwrap();
+    assert!(page.users.is_empty());
+    assert_eq!(page.next_page_token(), 0);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_super_group_clears_its_list_keeps_its_count_and_reopens_normal(pool: PgPool) {
+    let f = fixture(pool, 20).await;
+    let g = f.group("g1").await;
+    f.seed(&g, (0..20).map(|i| format!("u{i}"))).await;
+    assert_eq!(f.traverse(&g, SortType::Ascending).await.len(), 20);
+
+    let upgrade = f
+        .store
+        .join_group(&f.app_id, &g, &uid("u20"), &UserInfo::default())
+        .await
+        .unwrap();
+    assert!(upgrade.became_super());
+    assert_eq!(upgrade.member_count, 21);
+    assert!(matches!(
+        f.page(&g, SortType::Ascending, 0, 10).await,
+        Err(StoreError::SuperGroup)
+    ));
+    let listed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM group_members WHERE position IS NOT NULL OR user_info IS NOT NULL",
+    )
+    .fetch_one(f.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(listed, 0, "the join-ordered list is cleared on upgrade");
+
+    // Still idempotent and exact while super, even below the threshold.
+    let again = f
+        .store
+        .join_group(&f.app_id, &g, &uid("u3"), &UserInfo::default())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    let leaves: Vec<_> = (0..15)
+        .map(|i| MembershipOp::Leave {
+            user_id: uid(format!("u{i}")),
+        })
+        .collect();
+    f.store.apply_to_group(&f.app_id, &g, &leaves).await.unwrap();
+    assert_eq!(
+        f.store.group_count(&f.app_id, &g).await.unwrap(),
+        (6, GroupState::Super)
+    );
+
+    // Everyone leaves: the group closes; the next join reopens it as a normal group.
+    let rest: Vec<_> = (15..=20)
+        .map(|i| MembershipOp::Leave {
+            user_id: uid(format!("u{i}")),
+        })
+        .collect();
+    let changes = f.store.apply_to_group(&f.app_id, &g, &rest).await.unwrap();
+    assert_eq!(changes.last().unwrap().after, GroupState::Closed);
+    let closed_page = f.page(&g, SortType::Ascending, 0, 10).await.unwrap();
+    assert!(closed_page.users.is_empty());
+
+    let reopen = f
+        .store
+        .join_group(&f.app_id, &g, &uid("newcomer"), &UserInfo::default())
+        .await
+        .unwrap();
+    assert_eq!((reopen.before, reopen.after), (GroupState::Closed, GroupState::Normal));
+    assert_eq!(f.traverse(&g, SortType::Ascending).await, vec!["newcomer"]);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn racing_joins_at_the_threshold_flip_the_group_once_with_an_exact_count(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("hot").await;
+    f.seed(&g, (0..1_950).map(|i| format!("seed{i}"))).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = f.store.clone();
+        let (app, group) = (f.app_id.clone(), g.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .join_group(&app, &group, &uid(format!("racer{i}")), &UserInfo::default())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut flips = 0;
+    for task in tasks {
+        if task.await.unwrap().became_super() {
+            flips += 1;
+        }
+    }
+    assert_eq!(flips, 1, "exactly one join turns the group super");
+    assert_eq!(
+        f.store.group_count(&f.app_id, &g).await.unwrap(),
+        (2_150, GroupState::Super)
+    );
+    assert_eq!(f.member_rows(&g).await, 2_150);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn concurrent_churn_never_lets_the_count_drift(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("churn").await;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let store = f.store.clone();
+        let (app, group) = (f.app_id.clone(), g.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                // Workers share user ids so joins and leaves of one user race each other.
+                let user = uid(format!("u{}", (i * 7 + worker) % 30));
+                if (i + worker) % 3 == 0 {
+                    store.leave_group(&app, &group, &user).await.unwrap();
+                } else {
+                    store
+                        .join_group(&app, &group, &user, &UserInfo::default())
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (count, _) = f.store.group_count(&f.app_id, &g).await.unwrap();
+    assert_eq!(count, f.member_rows(&g).await);
+    assert_eq!(count as usize, f.traverse(&g, SortType::Ascending).await.len());
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn pagination_under_churn_returns_every_steady_member_exactly_once(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("busy").await;
+    // Steady members stay throughout; transient ones come and go between (and during) pages.
+    let mut seed = Vec::new();
+    for i in 0..150 {
+        seed.push(format!("steady{i}"));
+        seed.push(format!("temp{i}"));
+    }
+    f.seed(&g, seed).await;
+    let steady: HashSet<String> = (0..150).map(|i| format!("steady{i}")).collect();
+
+    for sort in [SortType::Ascending, SortType::Descending] {
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let churn = {
+            let store = f.store.clone();
+            let (app, group) = (f.app_id.clone(), g.clone());
+            tokio::spawn(async move {
+                let mut round = 0u32;
+                loop {
+                    if stop_rx.try_recv().is_ok() {
+                        return round;
+                    }
+                    let i = round % 150;
+                    let ops = vec![
+                        MembershipOp::Leave {
+                            user_id: uid(format!("temp{i}")),
+                        },
+                        join(format!("new{round}")),
+                        join(format!("temp{i}")),
+                    ];
+                    store.apply_to_group(&app, &group, &ops).await.unwrap();
+                    round += 1;
+                }
+            })
+        };
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut token = 0;
+        loop {
+            let page = f.page(&g, sort, token, 10).await.unwrap();
+            for (user, _) in &page.users {
+                *seen.entry(user.clone()).or_default() += 1;
+            }
+            token = page.next_page_token();
+            if token == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        stop_tx.send(()).unwrap();
+        let rounds = churn.await.unwrap();
+        assert!(rounds > 0, "the churn ran during the traversal");
+        for user in &steady {
+            assert_eq!(seen.get(user), Some(&1), "{user} in {sort:?}");
+        }
+        // A transient member may show up twice (it left and rejoined at a new position);
+        // only members present throughout are promised exactly one appearance.
+    }
+}
