@@ -3,7 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY of intent: build scripts run single-threaded; prost-build reads PROTOC.
+    // prost-build finds protoc through PROTOC; build scripts are single-threaded.
     std::env::set_var("PROTOC", protoc);
     let root = "../../proto";
     let files = [

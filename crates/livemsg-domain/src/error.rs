@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(err.code, ErrorCode::MissingParameter);
         assert_eq!(err.message, "GroupId is mandatory for this action.");
         assert_eq!(err.code_string(), "MissingGroupId");
-        assert_eq!(ApiError::from_wire("MissingGroupId", err.message.clone()), Some(err));
+        assert_eq!(
+            ApiError::from_wire("MissingGroupId", err.message.clone()),
+            Some(err)
+        );
         assert_eq!(ApiError::from_wire("Missing", "x"), None);
     }
 }

@@ -14,5 +14,7 @@ pub mod params;
 
 pub use error::{ApiError, ErrorCode};
 pub use group::{GroupState, MembershipChange, DEFAULT_SUPER_GROUP_THRESHOLD};
-pub use ids::{AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo};
+pub use ids::{
+    check_callback_url, AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo,
+};
 pub use paging::{PageSize, PageToken, SortType};

@@ -146,7 +146,7 @@ impl Store {
             )
             .bind(&app_id)
             .bind(app.account_id)
-            .bind(app.app_name.as_str())
+            .bind(app.app_name.as_ref().map_or("", |n| n.as_str()))
             .bind(ids::app_key())
             .bind(ids::app_sign())
             .bind(app.data_center.as_str())
@@ -255,7 +255,9 @@ impl Store {
         .await?;
         match row {
             Some(row) => Ok(row),
-            None => Err(self.missing_app_or_group(account_id, app_id, data_center).await),
+            None => Err(self
+                .missing_app_or_group(account_id, app_id, data_center)
+                .await),
         }
     }
 
@@ -321,7 +323,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let Some(first) = rows.first() else {
-            return Err(self.missing_app_or_group(account_id, app_id, data_center).await);
+            return Err(self
+                .missing_app_or_group(account_id, app_id, data_center)
+                .await);
         };
         let state = records::decode_state(first.try_get("state")?)?;
         state.check_listable().map_err(|_| StoreError::SuperGroup)?;
@@ -377,7 +381,14 @@ impl Store {
         group_id: &GroupId,
         ops: &[MembershipOp],
     ) -> Result<Vec<livemsg_domain::MembershipChange>, StoreError> {
-        membership::apply(&self.pool, self.super_group_threshold, app_id, group_id, ops).await
+        membership::apply(
+            &self.pool,
+            self.super_group_threshold,
+            app_id,
+            group_id,
+            ops,
+        )
+        .await
     }
 
     /// The exact member count and the state of a group.

@@ -208,7 +208,11 @@ async fn join(
         .bind(group.group_pk)
         .execute(&mut *tx)
         .await?;
-        tracing::info!(group.pk = group.group_pk, members = group.member_count, "group became super");
+        tracing::info!(
+            group.pk = group.group_pk,
+            members = group.member_count,
+            "group became super"
+        );
     }
     group.state = after;
     Ok(true)

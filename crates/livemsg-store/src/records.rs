@@ -43,8 +43,8 @@ impl std::fmt::Debug for AccessKey {
 pub struct NewApp {
     /// The owner.
     pub account_id: i64,
-    /// The display name.
-    pub app_name: AppName,
+    /// The display name (optional in the API).
+    pub app_name: Option<AppName>,
     /// Where the app lives.
     pub data_center: DataCenter,
     /// 0 none, 1 built-in, 2 custom.

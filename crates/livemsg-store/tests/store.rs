@@ -36,7 +36,7 @@ async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
 fn new_app(account_id: i64, data_center: DataCenter) -> NewApp {
     NewApp {
         account_id,
-        app_name: AppName::parse("demo").unwrap(),
+        app_name: Some(AppName::parse("demo").unwrap()),
         data_center,
         audit_type: 0,
         audit_url: String::new(),
@@ -294,18 +294,34 @@ async fn joins_and_leaves_are_idempotent_and_the_count_exact(pool: PgPool) {
         ]
     );
 
-    let gone = f.store.leave_group(&f.app_id, &g, &uid("carol")).await.unwrap();
+    let gone = f
+        .store
+        .leave_group(&f.app_id, &g, &uid("carol"))
+        .await
+        .unwrap();
     assert!(!gone.changed);
     assert_eq!(gone.member_count, 2);
-    f.store.leave_group(&f.app_id, &g, &uid("bob")).await.unwrap();
-    let twice = f.store.leave_group(&f.app_id, &g, &uid("bob")).await.unwrap();
+    f.store
+        .leave_group(&f.app_id, &g, &uid("bob"))
+        .await
+        .unwrap();
+    let twice = f
+        .store
+        .leave_group(&f.app_id, &g, &uid("bob"))
+        .await
+        .unwrap();
     assert!(!twice.changed);
     assert_eq!(twice.member_count, 1);
     assert_eq!(f.store.group_count(&f.app_id, &g).await.unwrap().0, 1);
 
     assert!(matches!(
         f.store
-            .join_group(&f.app_id, &GroupId::parse("nope").unwrap(), &uid("x"), &info(""))
+            .join_group(
+                &f.app_id,
+                &GroupId::parse("nope").unwrap(),
+                &uid("x"),
+                &info("")
+            )
             .await,
         Err(StoreError::GroupNotFound)
     ));
@@ -376,7 +392,10 @@ async fn a_super_group_clears_its_list_keeps_its_count_and_reopens_normal(pool: 
             user_id: uid(format!("u{i}")),
         })
         .collect();
-    f.store.apply_to_group(&f.app_id, &g, &leaves).await.unwrap();
+    f.store
+        .apply_to_group(&f.app_id, &g, &leaves)
+        .await
+        .unwrap();
     assert_eq!(
         f.store.group_count(&f.app_id, &g).await.unwrap(),
         (6, GroupState::Super)
@@ -398,7 +417,10 @@ async fn a_super_group_clears_its_list_keeps_its_count_and_reopens_normal(pool: 
         .join_group(&f.app_id, &g, &uid("newcomer"), &UserInfo::default())
         .await
         .unwrap();
-    assert_eq!((reopen.before, reopen.after), (GroupState::Closed, GroupState::Normal));
+    assert_eq!(
+        (reopen.before, reopen.after),
+        (GroupState::Closed, GroupState::Normal)
+    );
     assert_eq!(f.traverse(&g, SortType::Ascending).await, vec!["newcomer"]);
 }
 
@@ -414,7 +436,12 @@ async fn racing_joins_at_the_threshold_flip_the_group_once_with_an_exact_count(p
         let (app, group) = (f.app_id.clone(), g.clone());
         tasks.push(tokio::spawn(async move {
             store
-                .join_group(&app, &group, &uid(format!("racer{i}")), &UserInfo::default())
+                .join_group(
+                    &app,
+                    &group,
+                    &uid(format!("racer{i}")),
+                    &UserInfo::default(),
+                )
                 .await
                 .unwrap()
         }));
@@ -461,7 +488,10 @@ async fn concurrent_churn_never_lets_the_count_drift(pool: PgPool) {
     }
     let (count, _) = f.store.group_count(&f.app_id, &g).await.unwrap();
     assert_eq!(count, f.member_rows(&g).await);
-    assert_eq!(count as usize, f.traverse(&g, SortType::Ascending).await.len());
+    assert_eq!(
+        count as usize,
+        f.traverse(&g, SortType::Ascending).await.len()
+    );
 }
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]

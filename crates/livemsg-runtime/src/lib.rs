@@ -1,0 +1,216 @@
+//! What every livemsg process does the same way: reading its settings, setting up logging and
+//! waiting for a shutdown signal.
+//!
+//! Settings are layered with the `config` crate, later layers overriding earlier ones:
+//!
+//! 1. the defaults compiled into each settings struct;
+//! 2. `config/base.toml`;
+//! 3. `config/{LIVEMSG_ENV}.toml` (`LIVEMSG_ENV` defaults to `local`);
+//! 4. environment variables `LIVEMSG__SECTION__KEY`, e.g. `LIVEMSG__DATABASE__HOST=db`.
+//!
+//! The directory is `LIVEMSG_CONFIG_DIR` (default `config`); missing files are skipped, so a
+//! binary runs from environment variables alone, as in a container.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// The prefix of every environment variable livemsg reads.
+pub const ENV_PREFIX: &str = "LIVEMSG";
+
+/// Where a process reads its settings from.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// The directory holding `base.toml` and the environment files.
+    pub dir: std::path::PathBuf,
+    /// The environment file to read (`local`, `production`, ...).
+    pub environment: String,
+}
+
+impl ConfigSource {
+    /// The source named by `LIVEMSG_CONFIG_DIR` and `LIVEMSG_ENV`.
+    pub fn from_env() -> Self {
+        ConfigSource {
+            dir: std::env::var_os("LIVEMSG_CONFIG_DIR")
+                .map(Into::into)
+                .unwrap_or_else(|| "config".into()),
+            environment: std::env::var("LIVEMSG_ENV").unwrap_or_else(|_| "local".to_owned()),
+        }
+    }
+
+    /// Reads settings of type `T` from the files and the process environment.
+    pub fn load<T: DeserializeOwned>(&self) -> Result<T, config::ConfigError> {
+        self.load_with(config::Environment::with_prefix(ENV_PREFIX))
+    }
+
+    /// Reads settings from the files and the given variables instead of the process
+    /// environment (for tests, which must not mutate their process's environment).
+    pub fn load_from_vars<T: DeserializeOwned>(
+        &self,
+        vars: std::collections::HashMap<String, String>,
+    ) -> Result<T, config::ConfigError> {
+        self.load_with(config::Environment::with_prefix(ENV_PREFIX).source(Some(vars)))
+    }
+
+    fn load_with<T: DeserializeOwned>(
+        &self,
+        env: config::Environment,
+    ) -> Result<T, config::ConfigError> {
+        let file = |name: &str| config::File::from(self.dir.join(name)).required(false);
+        config::Config::builder()
+            .add_source(file("base.toml"))
+            .add_source(file(&format!("{}.toml", self.environment)))
+            .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
+            .build()?
+            .try_deserialize()
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging settings (`[log]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `livemsg_store=debug,info`; `RUST_LOG`
+    /// overrides it when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber. Calling it twice is harmless (the second call
+/// keeps the first subscriber), which lets tests start several servers in one process.
+pub fn init_tracing(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Resolves when the process receives SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(default)]
+    struct Sample {
+        log: LogSettings,
+        database: Db,
+    }
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(default)]
+    struct Db {
+        host: String,
+        max_connections: u32,
+    }
+
+    fn dir_with(files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "livemsg-config-test-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, body) in files {
+            std::fs::write(dir.join(name), body).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn environment_file_overrides_base_and_variables_override_both() {
+        let dir = dir_with(&[
+            (
+                "base.toml",
+                "[database]\nhost = \"base\"\nmax_connections = 5\n",
+            ),
+            ("prod.toml", "[database]\nhost = \"prod\"\n"),
+        ]);
+        let source = ConfigSource {
+            dir: dir.clone(),
+            environment: "prod".into(),
+        };
+        let from_files: Sample = source.load_from_vars(Default::default()).unwrap();
+        assert_eq!(from_files.database.host, "prod");
+        assert_eq!(from_files.database.max_connections, 5);
+
+        let vars = [
+            ("LIVEMSG__DATABASE__MAX_CONNECTIONS", "42"),
+            ("LIVEMSG__LOG__FORMAT", "json"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let overridden: Sample = source.load_from_vars(vars).unwrap();
+        assert_eq!(overridden.database.host, "prod");
+        assert_eq!(overridden.database.max_connections, 42);
+        assert_eq!(overridden.log.format, LogFormat::Json);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_files_leave_the_defaults() {
+        let source = ConfigSource {
+            dir: "/nonexistent/livemsg".into(),
+            environment: "local".into(),
+        };
+        let sample: Sample = source.load_from_vars(Default::default()).unwrap();
+        assert_eq!(sample.log.filter, "info");
+        assert_eq!(sample.log.format, LogFormat::Text);
+    }
+}

@@ -1,0 +1,122 @@
+//! The service's settings, read through [`livemsg_runtime::ConfigSource`].
+
+use livemsg_runtime::LogSettings;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// Everything the gRPC service and the admin command read.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ServiceSettings {
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[service]`
+    pub service: GrpcSettings,
+    /// `[groups]`
+    pub groups: GroupSettings,
+    /// `[callbacks]`
+    pub callbacks: CallbackSettings,
+}
+
+/// Where Postgres is. The password is a secret: it is never logged or printed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+    pub database_name: String,
+    /// Require TLS to Postgres.
+    pub require_ssl: bool,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 5432,
+            username: "postgres".to_owned(),
+            password: SecretString::from(""),
+            database_name: "livemsg".to_owned(),
+            require_ssl: false,
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// Connection options for the configured database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        let mut options = PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .database(&self.database_name)
+            .ssl_mode(if self.require_ssl {
+                PgSslMode::Require
+            } else {
+                PgSslMode::Prefer
+            });
+        let password = self.password.expose_secret();
+        if !password.is_empty() {
+            options = options.password(password);
+        }
+        options
+    }
+
+    /// A lazily connecting pool: the process starts even while Postgres is still coming up.
+    pub fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(std::time::Duration::from_millis(self.acquire_timeout_ms))
+            .connect_lazy_with(self.connect_options())
+    }
+}
+
+/// Where the gRPC server listens (`[service]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GrpcSettings {
+    /// `host:port`; port 0 picks a free port.
+    pub listen: String,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings {
+            listen: "127.0.0.1:50051".to_owned(),
+        }
+    }
+}
+
+/// Group rules (`[groups]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GroupSettings {
+    /// A group with more members than this becomes a super group.
+    pub super_group_threshold: i64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            super_group_threshold: livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD,
+        }
+    }
+}
+
+/// Event callback rules (`[callbacks]`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct CallbackSettings {
+    /// Accept callback and audit URLs with private addresses and ports (self-hosted networks).
+    pub allow_private_urls: bool,
+}

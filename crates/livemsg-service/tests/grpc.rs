@@ -1,0 +1,292 @@
+//! The gRPC service over real sockets and a fresh Postgres database per test.
+
+use livemsg_domain::ErrorCode;
+use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
+use livemsg_proto::api::v1::{
+    Caller, CreateAppRequest, CreateGroupRequest, DescribeGroupRequest, ListGroupUsersRequest,
+};
+use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
+use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
+use livemsg_proto::common::v1::GroupState;
+use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
+use livemsg_proto::membership::v1::{
+    BatchUpdateMembershipRequest, GetGroupCountRequest, JoinGroupRequest, LeaveGroupRequest,
+    MembershipItem, Operation,
+};
+use livemsg_service::{Application, ServiceSettings};
+use livemsg_store::Store;
+use sqlx::PgPool;
+use tonic::transport::Channel;
+
+struct Harness {
+    channel: Channel,
+    account: i64,
+    app_id: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(pool: PgPool, threshold: i64) -> Harness {
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".to_owned();
+    settings.groups.super_group_threshold = threshold;
+    let store = Store::new(pool.clone(), threshold);
+    let account = store.create_account("t").await.unwrap().account_id;
+    let app = Application::build_with_pool(&settings, pool).await.unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut api = ApiServiceClient::new(channel.clone());
+    let created = api
+        .create_app(CreateAppRequest {
+            caller: Some(Caller {
+                account_id: account,
+            }),
+            app_name: "demo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .app
+        .unwrap();
+    Harness {
+        channel,
+        account,
+        app_id: created.app_id,
+        _stop: stop,
+    }
+}
+
+fn code_of(status: &tonic::Status) -> String {
+    livemsg_proto::api_error_from_status(status).code_string()
+}
+
+impl Harness {
+    fn caller(&self) -> Option<Caller> {
+        Some(Caller {
+            account_id: self.account,
+        })
+    }
+
+    async fn create_group(&self, group_id: &str) {
+        ApiServiceClient::new(self.channel.clone())
+            .create_group(CreateGroupRequest {
+                caller: self.caller(),
+                app_id: self.app_id.clone(),
+                group_id: group_id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn join(&self, group_id: &str, user: &str) -> Result<(bool, i64), tonic::Status> {
+        let r = MembershipServiceClient::new(self.channel.clone())
+            .join_group(JoinGroupRequest {
+                app_id: self.app_id.clone(),
+                group_id: group_id.into(),
+                user_id: user.into(),
+                user_info: format!("info-{user}"),
+            })
+            .await?
+            .into_inner();
+        Ok((r.changed, r.member_count))
+    }
+
+    async fn list(
+        &self,
+        group_id: &str,
+        sort_type: i32,
+        page_token: i64,
+    ) -> Result<livemsg_proto::api::v1::ListGroupUsersResponse, tonic::Status> {
+        Ok(ApiServiceClient::new(self.channel.clone())
+            .list_group_users(ListGroupUsersRequest {
+                caller: self.caller(),
+                app_id: self.app_id.clone(),
+                group_id: group_id.into(),
+                page_size: 10,
+                sort_type,
+                page_token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner())
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn joined_users_are_listed_in_join_order_over_grpc(pool: PgPool) {
+    let h = start(pool, 2_000).await;
+    h.create_group("room1").await;
+    for i in 0..12 {
+        assert_eq!(
+            h.join("room1", &format!("u{i:02}")).await.unwrap(),
+            (true, i + 1)
+        );
+    }
+    assert_eq!(h.join("room1", "u00").await.unwrap(), (false, 12));
+
+    let first = h.list("room1", 1, 0).await.unwrap();
+    assert_eq!(first.group_id, "room1");
+    assert_eq!(first.users.len(), 10);
+    assert_eq!(first.users[0].user_id, "u00");
+    assert_eq!(first.users[0].user_info, "info-u00");
+    assert!(first.has_more);
+    let second = h.list("room1", 1, first.next_page_token).await.unwrap();
+    let ids: Vec<_> = second.users.iter().map(|u| u.user_id.as_str()).collect();
+    assert_eq!(ids, ["u10", "u11"]);
+    assert!(!second.has_more);
+    assert_eq!(second.next_page_token, 0);
+
+    let desc = h.list("room1", 2, 0).await.unwrap();
+    assert_eq!(desc.users[0].user_id, "u11");
+
+    let left = MembershipServiceClient::new(h.channel.clone())
+        .leave_group(LeaveGroupRequest {
+            app_id: h.app_id.clone(),
+            group_id: "room1".into(),
+            user_id: "u05".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(left.changed);
+    assert_eq!(left.member_count, 11);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn errors_carry_their_api_codes(pool: PgPool) {
+    let h = start(pool, 2_000).await;
+    h.create_group("room1").await;
+    let unknown_group = h.join("nope", "u1").await.unwrap_err();
+    assert_eq!(code_of(&unknown_group), "ResourceNotExist");
+    assert_eq!(unknown_group.code(), tonic::Code::NotFound);
+
+    let bad_user = h.join("room1", "bad user").await.unwrap_err();
+    assert_eq!(code_of(&bad_user), "InputInvalid");
+    assert!(bad_user.message().contains("UserId"));
+
+    let bad_sort = h.list("room1", 3, 0).await.unwrap_err();
+    assert_eq!(code_of(&bad_sort), "InputInvalid");
+    assert!(bad_sort.message().contains("SortType"));
+
+    // Another account does not see this app.
+    let other = ApiServiceClient::new(h.channel.clone())
+        .describe_group(DescribeGroupRequest {
+            caller: Some(Caller {
+                account_id: h.account + 1,
+            }),
+            app_id: h.app_id.clone(),
+            group_id: "room1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&other), "ResourceNotExist");
+
+    let unknown_key = AuthServiceClient::new(h.channel.clone())
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: "LTAInothere".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        livemsg_proto::api_error_from_status(&unknown_key).code,
+        ErrorCode::InvalidAccessKeyIdNotFound
+    );
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_super_group_answers_super_large_group_and_counts_exactly(pool: PgPool) {
+    let h = start(pool, 10).await;
+    h.create_group("big").await;
+    let items: Vec<MembershipItem> = (0..11)
+        .map(|i| MembershipItem {
+            operation: Operation::Join.into(),
+            group_id: "big".into(),
+            user_id: format!("u{i}"),
+            user_info: String::new(),
+        })
+        .collect();
+    let results = MembershipServiceClient::new(h.channel.clone())
+        .batch_update_membership(BatchUpdateMembershipRequest {
+            app_id: h.app_id.clone(),
+            items,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), 11);
+    assert_eq!(results[10].state, i32::from(GroupState::Super));
+    assert_eq!(results[9].state, i32::from(GroupState::Normal));
+
+    let listing = h.list("big", 1, 0).await.unwrap_err();
+    assert_eq!(code_of(&listing), "SuperLargeGroup");
+    let count = MembershipServiceClient::new(h.channel.clone())
+        .get_group_count(GetGroupCountRequest {
+            app_id: h.app_id.clone(),
+            group_id: "big".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count.member_count, 11);
+    assert_eq!(count.state, i32::from(GroupState::Super));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_batch_applies_valid_groups_and_reports_missing_ones_per_item(pool: PgPool) {
+    let h = start(pool, 2_000).await;
+    h.create_group("a").await;
+    let item = |op: Operation, group: &str, user: &str| MembershipItem {
+        operation: op.into(),
+        group_id: group.into(),
+        user_id: user.into(),
+        user_info: String::new(),
+    };
+    let mut client = MembershipServiceClient::new(h.channel.clone());
+    let results = client
+        .batch_update_membership(BatchUpdateMembershipRequest {
+            app_id: h.app_id.clone(),
+            items: vec![
+                item(Operation::Join, "a", "x"),
+                item(Operation::Join, "missing", "x"),
+                item(Operation::Join, "a", "y"),
+                item(Operation::Leave, "a", "x"),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(results[0].member_count, 1);
+    assert_eq!(results[1].error_code, "ResourceNotExist");
+    assert_eq!(results[2].member_count, 2);
+    assert!(results[3].changed);
+    assert_eq!(results[3].member_count, 1);
+
+    // One malformed item rejects the whole batch, and nothing of it is applied.
+    let rejected = client
+        .batch_update_membership(BatchUpdateMembershipRequest {
+            app_id: h.app_id.clone(),
+            items: vec![
+                item(Operation::Join, "a", "z"),
+                item(Operation::Unspecified, "a", "w"),
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&rejected), "InputInvalid");
+    assert!(rejected.message().starts_with("items[1]"));
+    let page = h.list("a", 1, 0).await.unwrap();
+    let ids: Vec<_> = page.users.iter().map(|u| u.user_id.as_str()).collect();
+    assert_eq!(ids, ["y"]);
+}
