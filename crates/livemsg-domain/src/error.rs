@@ -35,8 +35,6 @@ pub enum ErrorCode {
     SignatureDoesNotMatch,
     /// The request carries a malformed signature.
     IncompleteSignature,
-    /// The request carries no signature at all.
-    MissingSignature,
     /// The signature method or version is not supported.
     InvalidSignatureMethod,
     /// The request timestamp is malformed.
@@ -53,7 +51,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InputInvalid,
         ErrorCode::MissingParameter,
         ErrorCode::NoAuth,
@@ -67,7 +65,6 @@ impl ErrorCode {
         ErrorCode::InvalidAccessKeyIdInactive,
         ErrorCode::SignatureDoesNotMatch,
         ErrorCode::IncompleteSignature,
-        ErrorCode::MissingSignature,
         ErrorCode::InvalidSignatureMethod,
         ErrorCode::InvalidTimeStampFormat,
         ErrorCode::InvalidTimeStampExpired,
@@ -92,7 +89,6 @@ impl ErrorCode {
             ErrorCode::InvalidAccessKeyIdInactive => "InvalidAccessKeyId.Inactive",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
-            ErrorCode::MissingSignature => "MissingSignature",
             ErrorCode::InvalidSignatureMethod => "InvalidSignatureMethod",
             ErrorCode::InvalidTimeStampFormat => "InvalidTimeStamp.Format",
             ErrorCode::InvalidTimeStampExpired => "InvalidTimeStamp.Expired",
@@ -117,7 +113,6 @@ impl ErrorCode {
             | ErrorCode::InvalidAccessKeyIdInactive
             | ErrorCode::SignatureDoesNotMatch
             | ErrorCode::IncompleteSignature
-            | ErrorCode::MissingSignature
             | ErrorCode::InvalidSignatureMethod
             | ErrorCode::InvalidTimeStampFormat
             | ErrorCode::InvalidTimeStampExpired
@@ -161,7 +156,6 @@ impl ErrorCode {
             ErrorCode::IncompleteSignature => {
                 "The request signature does not conform to Aliyun standards."
             }
-            ErrorCode::MissingSignature => "The request has no signature.",
             ErrorCode::InvalidSignatureMethod => "Specified signature method is not supported.",
             ErrorCode::InvalidTimeStampFormat => {
                 "Specified time stamp or date value is not well formatted."

@@ -55,7 +55,6 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         | ErrorCode::MissingParameter
         | ErrorCode::InvalidVersion
         | ErrorCode::IncompleteSignature
-        | ErrorCode::MissingSignature
         | ErrorCode::InvalidSignatureMethod
         | ErrorCode::InvalidTimeStampFormat => tonic::Code::InvalidArgument,
         ErrorCode::NoAuth => tonic::Code::PermissionDenied,

@@ -1,0 +1,222 @@
+//! The livemsg HTTP RPC gateway.
+//!
+//! It speaks the Alibaba Cloud RPC protocol of the Live API (version 2016-11-01) so that the
+//! official SDKs work against it unchanged, and holds no state of its own: every request is
+//! parsed ([`params`], [`auth::Envelope::read`]), authenticated against the AccessKey the
+//! service returns ([`auth::Envelope::verify`]), then executed by a call to the gRPC service
+//! ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
+//! body ([`response`]).
+
+pub mod actions;
+pub mod auth;
+pub mod handlers;
+pub mod params;
+pub mod response;
+pub mod settings;
+pub mod signing;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use livemsg_domain::{ApiError, ErrorCode};
+use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
+use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
+use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
+use tokio::net::TcpListener;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::actions::{Action, API_VERSION};
+use crate::auth::{Envelope, SignedParts};
+use crate::params::{decode_pairs, Params};
+use crate::response::{new_request_id, ErrorContext};
+pub use crate::settings::GatewaySettings;
+
+/// What every request handler shares.
+#[derive(Debug)]
+struct Shared {
+    auth: AuthServiceClient<Channel>,
+    api: ApiServiceClient<Channel>,
+    errors: ErrorContext,
+    max_body_bytes: usize,
+    max_clock_skew: chrono::Duration,
+}
+
+/// A bound, not yet serving, gateway.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds the configured address and prepares a lazily connecting channel to the service.
+    pub async fn build(settings: &GatewaySettings) -> anyhow::Result<Self> {
+        let http = &settings.gateway;
+        let channel = Endpoint::from_shared(http.service_url.clone())?
+            .connect_timeout(Duration::from_millis(http.service_connect_timeout_ms))
+            .timeout(Duration::from_millis(http.service_timeout_ms))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let shared = Arc::new(Shared {
+            auth: AuthServiceClient::new(channel.clone()),
+            api: ApiServiceClient::new(channel),
+            errors: ErrorContext {
+                host_id: http.host_id.clone(),
+                recommend_url: http.recommend_url.clone(),
+            },
+            max_body_bytes: http.max_body_bytes,
+            max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
+        });
+        let router = Router::new()
+            .route("/", any(rpc))
+            .fallback(not_found)
+            .with_state(shared);
+        let listener = TcpListener::bind(&http.listen).await?;
+        Ok(Application { listener, router })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+async fn not_found(State(shared): State<Arc<Shared>>) -> Response {
+    let request_id = new_request_id();
+    shared
+        .errors
+        .response(&request_id, &ApiError::of(ErrorCode::InvalidActionNotFound))
+}
+
+/// The RPC endpoint: every action arrives here.
+async fn rpc(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let mut outcome = Outcome::default();
+    let result = process(&shared, request, &mut outcome).await;
+    let response = match result {
+        Ok(fields) => response::success(&request_id, fields),
+        Err(err) => {
+            outcome.code = err.code_string();
+            shared.errors.response(&request_id, &err)
+        }
+    };
+    tracing::info!(
+        request.id = %request_id,
+        action = %outcome.action,
+        access_key.id = %outcome.access_key_id,
+        http.status = response.status().as_u16(),
+        error.code = %outcome.code,
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// What the access log line reports of a request.
+#[derive(Debug, Default)]
+struct Outcome {
+    action: String,
+    access_key_id: String,
+    code: String,
+}
+
+async fn process(
+    shared: &Shared,
+    request: Request<Body>,
+    outcome: &mut Outcome,
+) -> Result<handlers::Fields, ApiError> {
+    let (parts, body) = request.into_parts();
+    if parts.method != Method::GET && parts.method != Method::POST {
+        return Err(ApiError::invalid(
+            "The HTTP method",
+            format_args!("must be GET or POST, not {}", parts.method),
+        ));
+    }
+    // Parse.
+    let body = axum::body::to_bytes(body, shared.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::invalid(
+                "The request body",
+                format_args!("must be at most {} bytes long", shared.max_body_bytes),
+            )
+        })?;
+    let query = decode_pairs(
+        parts.uri.query().unwrap_or_default().as_bytes(),
+        "The query string",
+    )?;
+    let is_form = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let form = if is_form {
+        decode_pairs(&body, "The form body")?
+    } else {
+        Vec::new()
+    };
+    let params = Params::new(query, form)?;
+    let signed = SignedParts {
+        method: parts.method.as_str(),
+        headers: &parts.headers,
+        params: &params,
+        body: &body,
+    };
+    let envelope = Envelope::read(&signed)?;
+    outcome.action.clone_from(&envelope.action);
+    outcome.access_key_id.clone_from(&envelope.access_key_id);
+    if envelope.version != API_VERSION {
+        return Err(ApiError::new(
+            ErrorCode::InvalidVersion,
+            format!(
+                "Specified parameter Version is not valid: livemsg serves {API_VERSION}, not {}.",
+                envelope.version
+            ),
+        ));
+    }
+    let action = Action::resolve(&envelope.action)?;
+
+    // Authenticate.
+    envelope.check_time(chrono::Utc::now(), shared.max_clock_skew)?;
+    let key = shared
+        .auth
+        .clone()
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: envelope.access_key_id.clone(),
+        })
+        .await
+        .map_err(|status| livemsg_proto::api_error_from_status(&status))?
+        .into_inner();
+    if !key.enabled {
+        return Err(ApiError::of(ErrorCode::InvalidAccessKeyIdInactive));
+    }
+    envelope.verify(&signed, &key.access_key_secret)?;
+
+    // Execute.
+    handlers::execute(&mut shared.api.clone(), action, key.account_id, &params).await
+}

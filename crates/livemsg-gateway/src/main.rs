@@ -1,0 +1,24 @@
+//! The livemsg HTTP RPC gateway process.
+
+use anyhow::Context;
+use livemsg_gateway::{Application, GatewaySettings};
+use livemsg_runtime::{init_tracing, shutdown_signal, ConfigSource};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings: GatewaySettings = ConfigSource::from_env()
+        .load()
+        .context("cannot read the gateway settings")?;
+    init_tracing(&settings.log);
+    let app = Application::build(&settings)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.gateway.listen))?;
+    tracing::info!(
+        listen.addr = %app.local_addr(),
+        service.url = %settings.gateway.service_url,
+        "livemsg gateway listening"
+    );
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("livemsg gateway stopped");
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Request parameters: decoded from the query string and a form body, checked for repeats.
+
+use livemsg_domain::params::parse_int;
+use livemsg_domain::ApiError;
+
+/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XY` a byte). Empty
+/// segments are skipped. Text that is not UTF-8 after decoding is refused.
+pub fn decode_pairs(raw: &[u8], source: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for segment in raw.split(|b| *b == b'&') {
+        if segment.is_empty() {
+            continue;
+        }
+        let (name, value) = match segment.iter().position(|b| *b == b'=') {
+            Some(at) => (&segment[..at], &segment[at + 1..]),
+            None => (segment, &b""[..]),
+        };
+        let decode = |bytes: &[u8]| -> Result<String, ApiError> {
+            let plus_as_space: Vec<u8> = bytes
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+            String::from_utf8(decoded)
+                .map_err(|_| ApiError::invalid(source, "is not valid UTF-8 after decoding"))
+        };
+        pairs.push((decode(name)?, decode(value)?));
+    }
+    Ok(pairs)
+}
+
+/// The parameters of one request: the query string's and the form body's, together.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    query: Vec<(String, String)>,
+    all: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Joins query and body parameters. A name given twice, in one place or across both, is
+    /// refused: which of two values was signed, checked or meant cannot be left to chance.
+    pub fn new(
+        query: Vec<(String, String)>,
+        body: Vec<(String, String)>,
+    ) -> Result<Self, ApiError> {
+        let mut all: Vec<(String, String)> = query.iter().cloned().chain(body).collect();
+        let mut names: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ApiError::invalid(
+                &format!("Parameter {}", pair[0]),
+                "is given more than once",
+            ));
+        }
+        all.shrink_to_fit();
+        Ok(Params { query, all })
+    }
+
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.all
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a required parameter; absent or empty is `Missing<Name>`.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        match self.get(name) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::missing(name)),
+        }
+    }
+
+    /// The value of an optional parameter, empty when absent.
+    pub fn optional(&self, name: &str) -> &str {
+        self.get(name).unwrap_or("")
+    }
+
+    /// An optional integer parameter that must fit 32 bits; absent or empty is `default`.
+    pub fn int32(&self, name: &str, default: i32) -> Result<i32, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(v) => i32::try_from(parse_int(name, v)?)
+                .map_err(|_| ApiError::invalid(name, "is out of range")),
+        }
+    }
+
+    /// Every parameter, query and body, as `(name, value)` (for V1 signing).
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.all.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The query parameters alone (for the V3 canonical query).
+    pub fn query(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livemsg_domain::ErrorCode;
+
+    #[test]
+    fn pairs_decode_plus_and_percent_escapes() {
+        let pairs = decode_pairs(b"GroupId=group+1&Name=%C3%A9%2B&Flag&&Empty=", "query").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("GroupId".to_owned(), "group 1".to_owned()),
+                ("Name".to_owned(), "é+".to_owned()),
+                ("Flag".to_owned(), String::new()),
+                ("Empty".to_owned(), String::new()),
+            ]
+        );
+        let err = decode_pairs(b"A=%FF", "The query string").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InputInvalid);
+        assert!(err.message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused_wherever_it_comes_from() {
+        let q = |s: &str| decode_pairs(s.as_bytes(), "query").unwrap();
+        let err = Params::new(q("GroupId=a&GroupId=b"), vec![]).unwrap_err();
+        assert_eq!(err.message, "Parameter GroupId is given more than once.");
+        assert!(Params::new(q("GroupId=a"), q("GroupId=a")).is_err());
+        // Names are case-sensitive, as in the API: these are two different parameters.
+        assert!(Params::new(q("GroupId=a&groupid=b"), vec![]).is_ok());
+    }
+
+    #[test]
+    fn required_parameters_must_be_present_and_non_empty() {
+        let p = Params::new(
+            decode_pairs(b"AppId=a&GroupId=&PageSize=x", "q").unwrap(),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(p.required("AppId").unwrap(), "a");
+        assert_eq!(
+            p.required("GroupId").unwrap_err().code_string(),
+            "MissingGroupId"
+        );
+        assert_eq!(
+            p.required("SortType").unwrap_err().code_string(),
+            "MissingSortType"
+        );
+        assert_eq!(p.int32("AuditType", 0).unwrap(), 0);
+        assert_eq!(
+            p.int32("PageSize", 0).unwrap_err().message,
+            "PageSize must be an integer."
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The one place API results become HTTP responses: JSON bodies with a `RequestId`, and
+//! Alibaba's JSON error body (`RequestId`, `HostId`, `Code`, `Message`, `Recommend`).
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use livemsg_domain::ApiError;
+use serde_json::{json, Map, Value};
+
+const JSON: &str = "application/json;charset=utf-8";
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-acs-request-id");
+
+/// A new request id: an upper-case UUID, like the service we replace.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+fn with_headers(status: StatusCode, request_id: &str, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON),
+    );
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// A 200 response: the operation's fields with `RequestId` added.
+pub fn success(request_id: &str, mut fields: Map<String, Value>) -> Response {
+    fields.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
+    with_headers(StatusCode::OK, request_id, &Value::Object(fields))
+}
+
+/// Where error bodies say they came from and what they recommend.
+#[derive(Debug, Clone)]
+pub struct ErrorContext {
+    /// The `HostId` field.
+    pub host_id: String,
+    /// A base URL for the `Recommend` field; empty leaves `Recommend` empty.
+    pub recommend_url: String,
+}
+
+impl ErrorContext {
+    /// The JSON error body of `err`.
+    pub fn body(&self, request_id: &str, err: &ApiError) -> Value {
+        let code = err.code_string();
+        let recommend = if self.recommend_url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}?q={}&requestId={}",
+                self.recommend_url,
+                crate::signing::percent_encode(&code),
+                request_id
+            )
+        };
+        json!({
+            "RequestId": request_id,
+            "HostId": self.host_id,
+            "Code": code,
+            "Message": err.message,
+            "Recommend": recommend,
+        })
+    }
+
+    /// The error response of `err`, with the status its code has.
+    pub fn response(&self, request_id: &str, err: &ApiError) -> Response {
+        let status = StatusCode::from_u16(err.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        with_headers(status, request_id, &self.body(request_id, err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livemsg_domain::ErrorCode;
+
+    #[test]
+    fn error_bodies_have_the_alibaba_fields() {
+        let ctx = ErrorContext {
+            host_id: "live.example.com".into(),
+            recommend_url: "https://docs.example.com/errors".into(),
+        };
+        let body = ctx.body("RID", &ApiError::missing("GroupId"));
+        assert_eq!(body["Code"], "MissingGroupId");
+        assert_eq!(body["Message"], "GroupId is mandatory for this action.");
+        assert_eq!(body["HostId"], "live.example.com");
+        assert_eq!(body["RequestId"], "RID");
+        assert_eq!(
+            body["Recommend"],
+            "https://docs.example.com/errors?q=MissingGroupId&requestId=RID"
+        );
+        let response = ctx.response("RID", &ApiError::of(ErrorCode::SuperLargeGroup));
+        assert_eq!(response.status().as_u16(), 420);
+        assert_eq!(response.headers()["content-type"], JSON);
+    }
+
+    #[test]
+    fn request_ids_are_upper_case_uuids() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id, id.to_uppercase());
+        assert_ne!(id, new_request_id());
+    }
+}

@@ -1,0 +1,51 @@
+//! The gateway's settings, read through [`livemsg_runtime::ConfigSource`].
+
+use livemsg_runtime::LogSettings;
+use serde::Deserialize;
+
+/// Everything the gateway reads.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct GatewaySettings {
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[gateway]`
+    pub gateway: HttpSettings,
+}
+
+/// The HTTP side and the way to the service (`[gateway]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// `host:port` to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// The gRPC service's URL.
+    pub service_url: String,
+    /// How long a call to the service may take, in milliseconds.
+    pub service_timeout_ms: u64,
+    /// How long connecting to the service may take, in milliseconds.
+    pub service_connect_timeout_ms: u64,
+    /// The `HostId` of error bodies.
+    pub host_id: String,
+    /// Base URL of the `Recommend` field of error bodies; empty leaves it empty.
+    pub recommend_url: String,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How far a request's signing time may be from the gateway's clock, in seconds.
+    pub max_clock_skew_secs: i64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".to_owned(),
+            service_url: "http://127.0.0.1:50051".to_owned(),
+            service_timeout_ms: 5_000,
+            service_connect_timeout_ms: 1_000,
+            host_id: "livemsg".to_owned(),
+            recommend_url: String::new(),
+            max_body_bytes: 256 * 1024,
+            max_clock_skew_secs: 15 * 60,
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Gateway -> gRPC -> Postgres over real sockets: the service and the gateway start on port 0
+//! in this process, on a fresh database; requests are signed as the SDKs sign them.
+
+use livemsg_gateway::signing::client::{v1_query, v3_headers, V3Request};
+use livemsg_gateway::{Application as Gateway, GatewaySettings};
+use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
+use livemsg_proto::membership::v1::{BatchUpdateMembershipRequest, MembershipItem, Operation};
+use livemsg_service::{Application as Service, ServiceSettings};
+use livemsg_store::Store;
+use serde_json::Value;
+use sqlx::PgPool;
+
+struct Stack {
+    gateway: String,
+    service: String,
+    key_id: String,
+    secret: String,
+    store: Store,
+    account_id: i64,
+    http: reqwest::Client,
+}
+
+async fn gateway_for(service_url: String) -> String {
+    let mut settings = GatewaySettings::default();
+    settings.gateway.listen = "127.0.0.1:0".into();
+    settings.gateway.service_url = service_url;
+    settings.gateway.service_timeout_ms = 2_000;
+    let gateway = Gateway::build(&settings).await.unwrap();
+    let addr = gateway.local_addr();
+    tokio::spawn(gateway.run_until_stopped(std::future::pending()));
+    addr.to_string()
+}
+
+async fn start(pool: PgPool, threshold: i64) -> Stack {
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".into();
+    settings.groups.super_group_threshold = threshold;
+    let store = Store::new(pool.clone(), threshold);
+    let account = store.create_account("gw").await.unwrap();
+    let key = store.create_access_key(account.account_id).await.unwrap();
+    let service = Service::build_with_pool(&settings, pool).await.unwrap();
+    let service_addr = service.local_addr();
+    tokio::spawn(service.run_until_stopped(std::future::pending()));
+    let service = format!("http://{service_addr}");
+    Stack {
+        gateway: gateway_for(service.clone()).await,
+        service,
+        key_id: key.access_key_id,
+        secret: key.secret,
+        store,
+        account_id: account.account_id,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl Stack {
+    /// A V3-signed call, as the default SDK makes it.
+    async fn call(&self, action: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        self.call_as(action, query, &self.key_id, &self.secret)
+            .await
+    }
+
+    async fn call_as(
+        &self,
+        action: &str,
+        query: &[(&str, &str)],
+        key_id: &str,
+        secret: &str,
+    ) -> (u16, Value) {
+        let date = now();
+        let nonce = nonce();
+        let headers = v3_headers(
+            &V3Request {
+                method: "POST",
+                host: &self.gateway,
+                action,
+                query,
+                body: b"",
+                date: &date,
+                nonce: &nonce,
+            },
+            key_id,
+            secret,
+        );
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    livemsg_gateway::signing::percent_encode(k),
+                    livemsg_gateway::signing::percent_encode(v)
+                )
+            })
+            .collect();
+        let mut request = self
+            .http
+            .post(format!("http://{}/?{}", self.gateway, encoded.join("&")));
+        for (name, value) in headers {
+            if name != "host" {
+                request = request.header(name, value);
+            }
+        }
+        Self::read(request.send().await.unwrap()).await
+    }
+
+    /// A V1-signed call with `params` besides the envelope.
+    async fn call_v1(&self, method: &str, params: &[(&str, &str)]) -> (u16, Value) {
+        let query = v1_query(method, params, &self.secret);
+        let url = format!("http://{}/?{query}", self.gateway);
+        let request = if method == "GET" {
+            self.http.get(url)
+        } else {
+            self.http.post(url)
+        };
+        Self::read(request.send().await.unwrap()).await
+    }
+
+    async fn read(response: reqwest::Response) -> (u16, Value) {
+        let status = response.status().as_u16();
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        (status, response.json().await.unwrap())
+    }
+
+    async fn create_app(&self) -> String {
+        let (status, body) = self
+            .call("CreateLiveMessageApp", &[("AppName", "demo")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["AppId"].as_str().unwrap().to_owned()
+    }
+
+    async fn join_all(&self, app_id: &str, group_id: &str, users: impl Iterator<Item = String>) {
+        let items = users
+            .map(|user_id| MembershipItem {
+                operation: Operation::Join.into(),
+                group_id: group_id.into(),
+                user_info: format!("info of {user_id}"),
+                user_id,
+            })
+            .collect();
+        let results = MembershipServiceClient::connect(self.service.clone())
+            .await
+            .unwrap()
+            .batch_update_membership(BatchUpdateMembershipRequest {
+                app_id: app_id.into(),
+                items,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        assert!(results.iter().all(|r| r.error_code.is_empty()));
+    }
+}
+
+fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["Code"], want_code, "{body}");
+    for field in ["RequestId", "HostId", "Message", "Recommend"] {
+        assert!(body[field].is_string(), "{field} missing in {body}");
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn apps_groups_and_paged_user_lists_end_to_end(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let app_id = s.create_app().await;
+
+    let (status, created) = s
+        .call(
+            "CreateLiveMessageGroup",
+            &[
+                ("AppId", &app_id),
+                ("GroupId", "room1"),
+                ("GroupName", "Room one"),
+                ("CreatorId", "host1"),
+                ("Administrators", "adm1,adm2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["GroupId"], "room1");
+    assert_eq!(created["AlreadyExists"], false);
+    assert_eq!(created["AlreadyDelete"], false);
+    let request_id = created["RequestId"].as_str().unwrap();
+    assert_eq!(request_id, request_id.to_uppercase());
+    assert_eq!(request_id.len(), 36);
+
+    s.join_all(&app_id, "room1", (0..23).map(|i| format!("user{i:02}")))
+        .await;
+
+    let (_, described) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "room1")],
+        )
+        .await;
+    assert_eq!(described["OnlineUserCounts"], 23);
+    assert_eq!(described["SuperLargeGroup"], false);
+    assert_eq!(described["AdminList"], serde_json::json!(["adm1", "adm2"]));
+    assert_eq!(described["CreatorId"], "host1");
+    assert_eq!(described["GroupName"], "Room one");
+    assert_eq!(described["Delete"], false);
+
+    for (sort, first) in [("1", "user00"), ("2", "user22")] {
+        let mut token = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let mut query = vec![
+                ("AppId", app_id.as_str()),
+                ("GroupId", "room1"),
+                ("PageSize", "10"),
+                ("SortType", sort),
+            ];
+            if !token.is_empty() {
+                query.push(("NextPageToken", &token));
+            }
+            let (status, page) = s.call("ListLiveMessageGroupUsers", &query).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["GroupId"], "room1");
+            for user in page["UserList"].as_array().unwrap() {
+                assert_eq!(
+                    user["UserInfo"],
+                    format!("info of {}", user["UserId"].as_str().unwrap())
+                );
+                seen.push(user["UserId"].as_str().unwrap().to_owned());
+            }
+            let next = page["NextPageToken"].as_i64().unwrap();
+            assert_eq!(page["Hasmore"], next != 0);
+            if next == 0 {
+                break;
+            }
+            token = next.to_string();
+        }
+        assert_eq!(seen.len(), 23);
+        assert_eq!(seen[0], first);
+    }
+
+    // The same call signed with V1 (the legacy SDK's scheme), by GET and by POST.
+    for method in ["GET", "POST"] {
+        let ts = now();
+        let nonce = nonce();
+        let (status, page) = s
+            .call_v1(
+                method,
+                &[
+                    ("Action", "ListLiveMessageGroupUsers"),
+                    ("Version", "2016-11-01"),
+                    ("Format", "JSON"),
+                    ("RegionId", "cn-shanghai"),
+                    ("SignatureMethod", "HMAC-SHA1"),
+                    ("SignatureType", ""),
+                    ("SignatureVersion", "1.0"),
+                    ("SignatureNonce", &nonce),
+                    ("Timestamp", &ts),
+                    ("AccessKeyId", &s.key_id),
+                    ("AppId", &app_id),
+                    ("GroupId", "room1"),
+                    ("PageSize", "50"),
+                    ("SortType", "2"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["UserList"].as_array().unwrap().len(), 23);
+        assert_eq!(page["NextPageToken"], 0);
+        assert_eq!(page["Hasmore"], false);
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn input_and_resource_errors_have_the_seed_codes_and_statuses(pool: PgPool) {
+    let s = start(pool, 10).await;
+    let app_id = s.create_app().await;
+    s.call(
+        "CreateLiveMessageGroup",
+        &[("AppId", &app_id), ("GroupId", "g1")],
+    )
+    .await;
+    let list = |extra: &'static [(&'static str, &'static str)]| {
+        let mut q: Vec<(&str, &str)> = vec![("AppId", &app_id), ("GroupId", "g1")];
+        q.extend_from_slice(extra);
+        q
+    };
+
+    let (st, b) = s
+        .call("ListLiveMessageGroupUsers", &list(&[("SortType", "1")]))
+        .await;
+    assert_error(st, &b, 400, "MissingPageSize");
+    assert_eq!(b["Message"], "PageSize is mandatory for this action.");
+
+    for (page_size, sort_type, field) in [
+        ("9", "1", "PageSize"),
+        ("51", "1", "PageSize"),
+        ("ten", "1", "PageSize"),
+        ("10", "3", "SortType"),
+    ] {
+        let q = [
+            ("AppId", app_id.as_str()),
+            ("GroupId", "g1"),
+            ("PageSize", page_size),
+            ("SortType", sort_type),
+        ];
+        let (st, b) = s.call("ListLiveMessageGroupUsers", &q).await;
+        assert_error(st, &b, 400, "InputInvalid");
+        assert!(b["Message"].as_str().unwrap().starts_with(field), "{b}");
+    }
+
+    let (st, b) = s
+        .call(
+            "ListLiveMessageGroupUsers",
+            &list(&[
+                ("PageSize", "10"),
+                ("SortType", "1"),
+                ("NextPageToken", "-5"),
+            ]),
+        )
+        .await;
+    assert_error(st, &b, 400, "InputInvalid");
+
+    let (st, b) = s
+        .call(
+            "CreateLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "bad-id")],
+        )
+        .await;
+    assert_error(st, &b, 400, "InputInvalid");
+    assert_eq!(b["Message"], "GroupId may contain only letters and digits.");
+
+    let (st, b) = s.call("CreateLiveMessageApp", &[("AppName", "x")]).await;
+    assert_error(st, &b, 400, "InputInvalid");
+    assert!(b["Message"].as_str().unwrap().contains("AppName"));
+
+    let (st, b) = s
+        .call(
+            "CreateLiveMessageApp",
+            &[
+                ("AppName", "demo"),
+                ("EventCallbackUrl", "http://10.0.0.1/cb"),
+            ],
+        )
+        .await;
+    assert_error(st, &b, 400, "InputInvalid");
+
+    // Unknown group, other data center, unknown app: ResourceNotExist.
+    let (st, b) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "nope")],
+        )
+        .await;
+    assert_error(st, &b, 404, "ResourceNotExist");
+    let (st, b) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[
+                ("AppId", &app_id),
+                ("GroupId", "g1"),
+                ("DataCenter", "ap-southeast-1"),
+            ],
+        )
+        .await;
+    assert_error(st, &b, 404, "ResourceNotExist");
+    let (st, b) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[
+                ("AppId", &app_id),
+                ("GroupId", "g1"),
+                ("DataCenter", "mars-1"),
+            ],
+        )
+        .await;
+    assert_error(st, &b, 400, "InputInvalid");
+
+    // Another account's keys do not see this app.
+    let other = s.store.create_account("other").await.unwrap();
+    let other_key = s.store.create_access_key(other.account_id).await.unwrap();
+    assert_ne!(other.account_id, s.account_id);
+    let (st, b) = s
+        .call_as(
+            "DescribeLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "g1")],
+            &other_key.access_key_id,
+            &other_key.secret,
+        )
+        .await;
+    assert_error(st, &b, 404, "ResourceNotExist");
+
+    // Past the threshold the list answers 420 and the description says so.
+    s.join_all(&app_id, "g1", (0..11).map(|i| format!("u{i}")))
+        .await;
+    let (st, b) = s
+        .call(
+            "ListLiveMessageGroupUsers",
+            &list(&[("PageSize", "10"), ("SortType", "1")]),
+        )
+        .await;
+    assert_error(st, &b, 420, "SuperLargeGroup");
+    let (_, described) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "g1")],
+        )
+        .await;
+    assert_eq!(described["SuperLargeGroup"], true);
+    assert_eq!(described["OnlineUserCounts"], 11);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn envelope_and_authentication_errors_are_refused_in_order(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+
+    let (st, b) = s.call("DescribeRegions", &[]).await;
+    assert_error(st, &b, 404, "InvalidAction.NotFound");
+    let (st, b) = s.call("SendLiveMessageGroup", &[]).await;
+    assert_error(st, &b, 400, "UnsupportedOperation");
+
+    let (st, b) = s
+        .call_as("CreateLiveMessageApp", &[], "LTAIunknownkey000000000", "x")
+        .await;
+    assert_error(st, &b, 404, "InvalidAccessKeyId.NotFound");
+
+    let (st, b) = s
+        .call_as("CreateLiveMessageApp", &[], &s.key_id, "wrong-secret")
+        .await;
+    assert_error(st, &b, 400, "SignatureDoesNotMatch");
+
+    // V1 envelope problems.
+    let ts = now();
+    let base = |version: &'static str| {
+        vec![
+            ("Action", "CreateLiveMessageApp"),
+            ("Version", version),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", "n1"),
+            ("AccessKeyId", s.key_id.as_str()),
+        ]
+    };
+    let mut wrong_version = base("2014-05-26");
+    wrong_version.push(("Timestamp", &ts));
+    let (st, b) = s.call_v1("POST", &wrong_version).await;
+    assert_error(st, &b, 400, "InvalidVersion");
+
+    let mut stale = base("2016-11-01");
+    stale.push(("Timestamp", "2020-01-01T00:00:00Z"));
+    let (st, b) = s.call_v1("POST", &stale).await;
+    assert_error(st, &b, 400, "InvalidTimeStamp.Expired");
+
+    let (st, b) = Stack::read(
+        s.http
+            .post(format!(
+                "http://{}/?Action=CreateLiveMessageApp&Version=2016-11-01",
+                s.gateway
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, 400, "MissingSignature");
+
+    let (st, b) = Stack::read(
+        s.http
+            .post(format!("http://{}/?Action=A&Action=B", s.gateway))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, 400, "InputInvalid");
+    assert_eq!(b["Message"], "Parameter Action is given more than once.");
+
+    let (st, b) = Stack::read(
+        s.http
+            .post(format!("http://{}/some/path", s.gateway))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, 404, "InvalidAction.NotFound");
+
+    // A disabled key is refused before anything runs.
+    s.store
+        .set_access_key_enabled(&s.key_id, false)
+        .await
+        .unwrap();
+    let (st, b) = s.call("CreateLiveMessageApp", &[]).await;
+    assert_error(st, &b, 400, "InvalidAccessKeyId.Inactive");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn internal_failures_answer_server_error_without_leaking_details(pool: PgPool) {
+    let s = start(pool.clone(), 2_000).await;
+    let app_id = s.create_app().await;
+    s.call(
+        "CreateLiveMessageGroup",
+        &[("AppId", &app_id), ("GroupId", "g1")],
+    )
+    .await;
+    sqlx::query("DROP TABLE group_members")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (st, b) = s
+        .call(
+            "ListLiveMessageGroupUsers",
+            &[
+                ("AppId", &app_id),
+                ("GroupId", "g1"),
+                ("PageSize", "10"),
+                ("SortType", "1"),
+            ],
+        )
+        .await;
+    assert_error(st, &b, 500, "ServerError");
+    assert!(!b.to_string().contains("group_members"), "{b}");
+}
+
+#[tokio::test]
+async fn an_unreachable_service_answers_service_unavailable() {
+    // Nothing listens on this port: bind one, learn it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = gateway_for(format!("http://127.0.0.1:{port}")).await;
+    let date = now();
+    let headers = v3_headers(
+        &V3Request {
+            method: "POST",
+            host: &gateway,
+            action: "CreateLiveMessageApp",
+            query: &[],
+            body: b"",
+            date: &date,
+            nonce: "n",
+        },
+        "LTAIsomekey",
+        "secret",
+    );
+    let mut request = reqwest::Client::new().post(format!("http://{gateway}/"));
+    for (name, value) in headers {
+        if name != "host" {
+            request = request.header(name, value);
+        }
+    }
+    let (st, b) = Stack::read(request.send().await.unwrap()).await;
+    assert_error(st, &b, 503, "ServiceUnavailable");
+}
