@@ -1,7 +1,6 @@
 //! One function per served action: read its parameters, call the service, shape the answer
 //! exactly as the API reference gives it.
 
-use livemsg_domain::params::parse_list;
 use livemsg_domain::{ApiError, PageSize, PageToken, SortType};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::api::v1::{
@@ -107,10 +106,7 @@ pub async fn execute(
         Action::CreateLiveMessageGroup => {
             let app_id = params.required("AppId")?.to_owned();
             let group_id = params.required("GroupId")?.to_owned();
-            let administrators = parse_list("Administrators", params.optional("Administrators"))?
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
+            let administrators = params.list("Administrators")?;
             let request = CreateGroupRequest {
                 caller,
                 app_id,

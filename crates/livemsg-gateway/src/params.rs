@@ -1,6 +1,6 @@
 //! Request parameters: decoded from the query string and a form body, checked for repeats.
 
-use livemsg_domain::params::parse_int;
+use livemsg_domain::params::{parse_int, parse_list};
 use livemsg_domain::ApiError;
 
 /// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XY` a byte). Empty
@@ -86,6 +86,40 @@ impl Params {
         }
     }
 
+    /// A list parameter in either form the SDKs send: "simple" (`Name=a,b`, the current SDK)
+    /// or "repeat list" (`Name.1=a&Name.2=b`, the legacy SDK). Giving both is refused.
+    pub fn list(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        let prefix = format!("{name}.");
+        let mut indexed: Vec<(u32, &str)> = Vec::new();
+        for (key, value) in &self.all {
+            let Some(index) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let index: u32 = index
+                .parse()
+                .map_err(|_| ApiError::invalid(key, "is not a numbered list item"))?;
+            if value.is_empty() {
+                return Err(ApiError::invalid(key, "must not be empty"));
+            }
+            indexed.push((index, value.as_str()));
+        }
+        let simple = self.get(name).filter(|v| !v.is_empty());
+        match (simple, indexed.is_empty()) {
+            (Some(_), false) => Err(ApiError::invalid(
+                name,
+                format_args!("is given both as {name} and as {name}.N"),
+            )),
+            (Some(value), true) => Ok(parse_list(name, value)?
+                .into_iter()
+                .map(str::to_owned)
+                .collect()),
+            (None, _) => {
+                indexed.sort_unstable_by_key(|(i, _)| *i);
+                Ok(indexed.into_iter().map(|(_, v)| v.to_owned()).collect())
+            }
+        }
+    }
+
     /// Every parameter, query and body, as `(name, value)` (for V1 signing).
     pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
         self.all.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -127,6 +161,20 @@ mod tests {
         assert!(Params::new(q("GroupId=a"), q("GroupId=a")).is_err());
         // Names are case-sensitive, as in the API: these are two different parameters.
         assert!(Params::new(q("GroupId=a&groupid=b"), vec![]).is_ok());
+    }
+
+    #[test]
+    fn lists_arrive_comma_joined_or_numbered() {
+        let p = |q: &str| Params::new(decode_pairs(q.as_bytes(), "q").unwrap(), vec![]).unwrap();
+        assert_eq!(p("Admins=a%2Cb").list("Admins").unwrap(), ["a", "b"]);
+        assert_eq!(
+            p("Admins.2=b&Admins.1=a").list("Admins").unwrap(),
+            ["a", "b"]
+        );
+        assert!(p("").list("Admins").unwrap().is_empty());
+        assert!(p("Admins=a&Admins.1=b").list("Admins").is_err());
+        assert!(p("Admins.x=a").list("Admins").is_err());
+        assert!(p("Admins.1=").list("Admins").is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply the database migrations that are not applied yet.
+    /// Create the database if it does not exist, then apply the migrations not applied yet.
     Migrate,
     /// Create an account and a first AccessKey pair for it.
     CreateAccount {
@@ -59,6 +59,32 @@ fn print(value: serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the configured database when it is missing, through the `postgres` maintenance
+/// database (the configured user needs the CREATEDB right for that, and only then).
+async fn ensure_database(settings: &ServiceSettings) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let name = &settings.database.database_name;
+    let mut conn =
+        sqlx::PgConnection::connect_with(&settings.database.connect_options().database("postgres"))
+            .await
+            .context("cannot connect to the postgres maintenance database")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        sqlx::raw_sql(&format!("CREATE DATABASE {quoted}"))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("cannot create database {name}"))?;
+        tracing::info!(database = %name, "database created");
+    }
+    conn.close().await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -66,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
         .load()
         .context("cannot read the settings")?;
     init_tracing(&settings.log);
+    if matches!(cli.command, Command::Migrate) {
+        ensure_database(&settings).await?;
+    }
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_with(settings.database.connect_options())

@@ -1,0 +1,215 @@
+"""End-to-end harness: the real binaries as separate processes, a fresh database per test.
+
+Each test gets its own Postgres database, migrated and seeded by `livemsg-admin`, a
+`livemsg-service` and a `livemsg-gateway` process started with the repository's config
+directory and LIVEMSG__... environment overrides (the same settings a deployment uses), on
+port 0: each process logs the address it bound, as JSON, and the harness reads it from there.
+Postgres must be reachable; nothing here skips when it is not.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN_DIR = pathlib.Path(os.environ.get("LIVEMSG_BIN_DIR", ROOT / "target" / "debug"))
+PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
+PG_PORT = os.environ.get("PGPORT", "5432")
+PG_USER = os.environ.get("PGUSER", "postgres")
+
+
+def _binary(name):
+    path = BIN_DIR / name
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: build the workspace first (scripts/test does)")
+    return str(path)
+
+
+def _psql(sql):
+    subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", "postgres",
+         "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True, capture_output=True,
+    )
+
+
+def _grpc_stubs():
+    """Generates the Python gRPC stubs of proto/ once per session."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="livemsg-stubs-"))
+    protos = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(ROOT / "proto"),
+         f"--python_out={out}", f"--grpc_python_out={out}", *protos],
+        check=True,
+    )
+    sys.path.insert(0, str(out))
+
+
+_grpc_stubs()
+
+
+class Process:
+    """A livemsg binary running with its stderr captured to a file."""
+
+    def __init__(self, name, env, log_dir):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [_binary(name)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
+        )
+
+    def wait_for_address(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_text().splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if "listen.addr" in event:
+                    return event["listen.addr"]
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not report its address:\n{self.log_path.read_text()}")
+
+    def stop(self):
+        """SIGTERM, then the exit code (0 after a graceful shutdown)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        self.log.close()
+        return self.proc.returncode
+
+    def lines(self):
+        return self.log_path.read_text().splitlines()
+
+
+class Stack:
+    def __init__(self, database, env, endpoint, grpc_addr, account, service, gateway):
+        self.database = database
+        self.env = env
+        self.endpoint = endpoint
+        self.grpc_addr = grpc_addr
+        self.account_id = account["AccountId"]
+        self.access_key_id = account["AccessKeyId"]
+        self.access_key_secret = account["AccessKeySecret"]
+        self.service = service
+        self.gateway = gateway
+
+    def admin(self, *args):
+        out = subprocess.run(
+            [_binary("livemsg-admin"), *args], env=self.env, cwd=ROOT,
+            check=True, capture_output=True, text=True,
+        )
+        return json.loads(out.stdout)
+
+    def psql(self, sql):
+        subprocess.run(
+            ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", self.database,
+             "-v", "ON_ERROR_STOP=1", "-qc", sql],
+            check=True, capture_output=True,
+        )
+
+    # gRPC, as the connection tier calls it.
+    def membership(self):
+        import grpc
+        from livemsg.membership.v1 import membership_pb2_grpc
+
+        channel = grpc.insecure_channel(self.grpc_addr)
+        return membership_pb2_grpc.MembershipServiceStub(channel)
+
+    def join(self, app_id, group_id, users, info=lambda u: f"info-{u}"):
+        from livemsg.membership.v1 import membership_pb2 as pb
+
+        stub = self.membership()
+        users = list(users)
+        for start in range(0, len(users), 1000):
+            items = [
+                pb.MembershipItem(operation=pb.OPERATION_JOIN, group_id=group_id,
+                                  user_id=u, user_info=info(u))
+                for u in users[start:start + 1000]
+            ]
+            results = stub.BatchUpdateMembership(
+                pb.BatchUpdateMembershipRequest(app_id=app_id, items=items)).results
+            assert all(r.error_code == "" for r in results), results
+        return results[-1] if users else None
+
+    def leave(self, app_id, group_id, users):
+        from livemsg.membership.v1 import membership_pb2 as pb
+
+        stub = self.membership()
+        users = list(users)
+        result = None
+        for start in range(0, len(users), 1000):
+            items = [
+                pb.MembershipItem(operation=pb.OPERATION_LEAVE, group_id=group_id, user_id=u)
+                for u in users[start:start + 1000]
+            ]
+            result = stub.BatchUpdateMembership(
+                pb.BatchUpdateMembershipRequest(app_id=app_id, items=items)).results[-1]
+        return result
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """Starts a stack; keyword arguments become LIVEMSG__... environment overrides."""
+    started = []
+
+    def start(**overrides):
+        database = f"livemsg_e2e_{uuid.uuid4().hex[:12]}"
+        _psql(f'CREATE DATABASE "{database}"')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMSG")}
+        env.update({
+            "LIVEMSG_CONFIG_DIR": str(ROOT / "config"),
+            "LIVEMSG_ENV": "local",
+            "LIVEMSG__LOG__FORMAT": "json",
+            "LIVEMSG__LOG__FILTER": "info",
+            "LIVEMSG__DATABASE__HOST": PG_HOST,
+            "LIVEMSG__DATABASE__PORT": PG_PORT,
+            "LIVEMSG__DATABASE__USERNAME": PG_USER,
+            "LIVEMSG__DATABASE__DATABASE_NAME": database,
+            "LIVEMSG__SERVICE__LISTEN": "127.0.0.1:0",
+            "LIVEMSG__GATEWAY__LISTEN": "127.0.0.1:0",
+        })
+        env.update({f"LIVEMSG__{k.upper()}": str(v) for k, v in overrides.items()})
+        admin = lambda *a: json.loads(subprocess.run(
+            [_binary("livemsg-admin"), *a], env=env, cwd=ROOT,
+            check=True, capture_output=True, text=True).stdout)
+        admin("migrate")
+        account = admin("create-account", "--name", "e2e")
+        service = Process("livemsg-service", env, tmp_path)
+        started.append((database, service))
+        grpc_addr = service.wait_for_address()
+        gateway_env = dict(env, LIVEMSG__GATEWAY__SERVICE_URL=f"http://{grpc_addr}")
+        gateway = Process("livemsg-gateway", gateway_env, tmp_path)
+        started.append((None, gateway))
+        endpoint = gateway.wait_for_address()
+        return Stack(database, env, endpoint, grpc_addr, account, service, gateway)
+
+    yield start
+
+    for database, process in reversed(started):
+        code = process.stop()
+        assert code == 0, f"{process.name} exited with {code}:\n{process.log_path.read_text()}"
+        if database:
+            _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def stack(make_stack):
+    return make_stack()
