@@ -562,3 +562,105 @@ async fn an_unreachable_service_answers_service_unavailable() {
     let (st, b) = Stack::read(request.send().await.unwrap()).await;
     assert_error(st, &b, 503, "ServiceUnavailable");
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn parameters_may_travel_in_a_form_body_under_both_schemes(pool: PgPool) {
+    use livemsg_gateway::signing::{percent_encode, v1};
+    let s = start(pool, 2_000).await;
+    let send = |query: String, headers: Vec<(String, String)>, body: &'static [u8]| {
+        let mut request = s
+            .http
+            .post(format!("http://{}/?{query}", s.gateway))
+            .body(body);
+        for (name, value) in headers {
+            if name != "host" {
+                request = request.header(name, value);
+            }
+        }
+        request.send()
+    };
+
+    // V3: the body is covered by its hash and its content type is signed.
+    let body: &'static [u8] = b"AppName=formapp&DataCenter=ap-southeast-1";
+    let date = now();
+    let headers = v3_headers(
+        &V3Request {
+            method: "POST",
+            host: &s.gateway,
+            action: "CreateLiveMessageApp",
+            query: &[],
+            body,
+            date: &date,
+            nonce: &nonce(),
+        },
+        &s.key_id,
+        &s.secret,
+    );
+    let (st, b) = Stack::read(send(String::new(), headers.clone(), body).await.unwrap()).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["DataCenter"], "ap-southeast-1");
+
+    // The same headers with another body: the payload hash no longer matches.
+    let (st, b) = Stack::read(
+        send(
+            String::new(),
+            headers,
+            b"AppName=other&DataCenter=ap-southeast-1",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, 400, "SignatureDoesNotMatch");
+
+    // V1: the envelope in the query, the operation's parameters in the body, all signed.
+    let ts = now();
+    let n = nonce();
+    let envelope = [
+        ("Action", "CreateLiveMessageApp"),
+        ("Version", "2016-11-01"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", n.as_str()),
+        ("Timestamp", ts.as_str()),
+        ("AccessKeyId", s.key_id.as_str()),
+    ];
+    let business = [("AppName", "v1 form"), ("MsgLifeCycle", "2")];
+    let all: Vec<(&str, &str)> = envelope.iter().chain(&business).copied().collect();
+    let signature = v1::sign(&s.secret, &v1::string_to_sign("POST", &all));
+    let mut query: Vec<String> = envelope
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    query.push(format!("Signature={}", percent_encode(&signature)));
+    let form = vec![(
+        "content-type".to_owned(),
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let (st, b) = Stack::read(
+        send(
+            query.join("&"),
+            form.clone(),
+            b"AppName=v1+form&MsgLifeCycle=2",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let app_id = b["AppId"].as_str().unwrap().to_owned();
+    let (_, app) = s
+        .call("DescribeLiveMessageApp", &[("AppId", &app_id)])
+        .await;
+    assert_eq!(app["AppName"], "v1 form");
+    assert_eq!(app["MsgLifeCycle"], 2);
+
+    // A body changed in flight breaks a V1 signature too.
+    let (st, b) = Stack::read(
+        send(query.join("&"), form, b"AppName=v1+form&MsgLifeCycle=1")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(st, &b, 400, "SignatureDoesNotMatch");
+}

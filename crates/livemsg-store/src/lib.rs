@@ -29,6 +29,30 @@ pub use records::{AccessKey, Account, AppRecord, GroupRecord, NewApp, NewGroup};
 /// The schema migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// One page of a group's users, ascending, with the group's state; see `list_group_users`.
+const LIST_ASCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
+     FROM groups g JOIN apps a ON a.app_id = g.app_id
+     LEFT JOIN LATERAL (
+         SELECT position, user_id, user_info FROM group_members
+         WHERE group_pk = g.group_pk AND position >= $5
+         ORDER BY position ASC LIMIT $6
+     ) m ON g.state <> 1
+     WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+       AND g.group_id = $4 AND NOT g.deleted
+     ORDER BY m.position ASC";
+
+/// The same, descending.
+const LIST_DESCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
+     FROM groups g JOIN apps a ON a.app_id = g.app_id
+     LEFT JOIN LATERAL (
+         SELECT position, user_id, user_info FROM group_members
+         WHERE group_pk = g.group_pk AND position <= $5
+         ORDER BY position DESC LIMIT $6
+     ) m ON g.state <> 1
+     WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+       AND g.group_id = $4 AND NOT g.deleted
+     ORDER BY m.position DESC";
+
 /// The Postgres repository.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -287,30 +311,8 @@ impl Store {
         // One statement, so the group's state and its members come from one snapshot: a page
         // can never mix a normal group's state with a list cleared by a concurrent upgrade.
         let sql = match page.sort {
-            livemsg_domain::SortType::Ascending => {
-                "SELECT g.state, m.position, m.user_id, m.user_info
-                 FROM groups g JOIN apps a ON a.app_id = g.app_id
-                 LEFT JOIN LATERAL (
-                     SELECT position, user_id, user_info FROM group_members
-                     WHERE group_pk = g.group_pk AND position >= $5
-                     ORDER BY position ASC LIMIT $6
-                 ) m ON g.state <> 1
-                 WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
-                   AND g.group_id = $4 AND NOT g.deleted
-                 ORDER BY m.position ASC"
-            }
-            livemsg_domain::SortType::Descending => {
-                "SELECT g.state, m.position, m.user_id, m.user_info
-                 FROM groups g JOIN apps a ON a.app_id = g.app_id
-                 LEFT JOIN LATERAL (
-                     SELECT position, user_id, user_info FROM group_members
-                     WHERE group_pk = g.group_pk AND position <= $5
-                     ORDER BY position DESC LIMIT $6
-                 ) m ON g.state <> 1
-                 WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
-                   AND g.group_id = $4 AND NOT g.deleted
-                 ORDER BY m.position DESC"
-            }
+            livemsg_domain::SortType::Ascending => LIST_ASCENDING,
+            livemsg_domain::SortType::Descending => LIST_DESCENDING,
         };
         let start = page.start_position();
         let rows = sqlx::query(sql)
@@ -411,4 +413,90 @@ impl Store {
             records::decode_state(row.try_get("state")?)?,
         ))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livemsg_domain::{AppName, GroupInfo, GroupName, UserId, UserInfo};
+
+    /// The plan of the real list statements, on a table with several large groups: a bounded
+    /// seek on `group_members_list_idx` (the position bound in the index condition, a Limit
+    /// above it), never a scan of the members. The only sort allowed is the final one over the
+    /// at most `page_size + 1` rows the seek returned.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn the_list_query_seeks_the_position_index_instead_of_scanning(pool: PgPool) {
+        let store = Store::new(pool, DEFAULT_THRESHOLD_FOR_TESTS);
+        let account = store.create_account("t").await.unwrap();
+        let app = store
+            .create_app(NewApp {
+                account_id: account.account_id,
+                app_name: Some(AppName::parse("demo").unwrap()),
+                data_center: DataCenter::CnShanghai,
+                audit_type: 0,
+                audit_url: String::new(),
+                event_callback_url: String::new(),
+                msg_life_cycle: 0,
+            })
+            .await
+            .unwrap();
+        let app_id = AppId::parse(&app.app_id).unwrap();
+        for g in 0..4 {
+            let group_id = GroupId::parse(&format!("g{g}")).unwrap();
+            let group = NewGroup {
+                group_id: group_id.clone(),
+                group_name: GroupName::default(),
+                group_info: GroupInfo::default(),
+                creator_id: None,
+                administrators: Vec::new(),
+            };
+            store
+                .create_group(account.account_id, &app_id, DataCenter::CnShanghai, group)
+                .await
+                .unwrap();
+            let ops: Vec<MembershipOp> = (0..1_500)
+                .map(|i| MembershipOp::Join {
+                    user_id: UserId::parse(&format!("u{i}")).unwrap(),
+                    user_info: UserInfo::default(),
+                })
+                .collect();
+            store
+                .apply_to_group(&app_id, &group_id, &ops)
+                .await
+                .unwrap();
+        }
+        sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+        for (sql, bound) in [(LIST_ASCENDING, ">="), (LIST_DESCENDING, "<=")] {
+            let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {sql}"))
+                .bind(app_id.as_str())
+                .bind(account.account_id)
+                .bind("cn-shanghai")
+                .bind("g2")
+                .bind(700_i64)
+                .bind(51_i64)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+            let seek = plan
+                .iter()
+                .position(|line| line.contains(" using group_members_list_idx"))
+                .unwrap_or_else(|| panic!("no index seek in {plan:#?}"));
+            assert!(plan[seek - 1].contains("Limit"), "{plan:#?}");
+            assert!(
+                plan[seek + 1].contains(&format!("\"position\" {bound} ")),
+                "{plan:#?}"
+            );
+            assert!(
+                !plan.iter().any(|l| l.contains("Scan on group_members")),
+                "{plan:#?}"
+            );
+            let sorts = plan.iter().filter(|l| l.contains("Sort  ")).count();
+            assert!(
+                sorts <= 1 && (sorts == 0 || plan[0].starts_with("Sort")),
+                "{plan:#?}"
+            );
+        }
+    }
+
+    const DEFAULT_THRESHOLD_FOR_TESTS: i64 = livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD;
 }
