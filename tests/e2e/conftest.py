@@ -24,6 +24,7 @@ BIN_DIR = pathlib.Path(os.environ.get("LIVEMSG_BIN_DIR", ROOT / "target" / "debu
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("PGPORT", "5432")
 PG_USER = os.environ.get("PGUSER", "postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def _binary(name):
@@ -185,6 +186,8 @@ def make_stack(tmp_path):
             "LIVEMSG__DATABASE__DATABASE_NAME": database,
             "LIVEMSG__SERVICE__LISTEN": "127.0.0.1:0",
             "LIVEMSG__GATEWAY__LISTEN": "127.0.0.1:0",
+            "LIVEMSG__RATELIMIT__REDIS_URL": REDIS_URL,
+            "LIVEMSG__RATELIMIT__KEY_PREFIX": f"e2e:{uuid.uuid4().hex}",
         })
         env.update({f"LIVEMSG__{k.upper()}": str(v) for k, v in overrides.items()})
         admin = lambda *a: json.loads(subprocess.run(

@@ -11,7 +11,11 @@ import json
 import pytest
 from alibabacloud_live20161101 import models as live
 from alibabacloud_live20161101.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from alibabacloud_tea_openapi.exceptions import (
+    ClientException,
+    ServerException,
+    ThrottlingException,
+)
 from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServerException
 from aliyunsdkcore.client import AcsClient
@@ -327,3 +331,32 @@ def test_logs_never_carry_the_secret(stack):
         text = process.log_path.read_text()
         assert text, f"{process.name} logged nothing"
         assert stack.access_key_secret not in text
+
+
+def test_calls_past_the_account_limit_are_throttled_with_a_retry_time(make_stack):
+    stack = make_stack(ratelimit__per_second=3, ratelimit__window_ms=60000)
+    client = tea_client(stack)
+    app_id = create_app_and_group(client)  # two calls, two different actions
+    describe = lambda: client.describe_live_message_app(
+        live.DescribeLiveMessageAppRequest(app_id=app_id))
+    for _ in range(3):
+        describe()
+    # The current SDK reads x-acs-retry-after and raises its throttling exception.
+    with pytest.raises(ThrottlingException) as raised:
+        describe()
+    assert 0 < raised.value.retry_after <= 60000
+    # Each action has its own budget: DescribeLiveMessageGroup has not been called yet.
+    legacy = Legacy(stack)
+    for _ in range(3):
+        legacy.call(
+            DescribeLiveMessageGroupRequest.DescribeLiveMessageGroupRequest(),
+            AppId=app_id, GroupId="room1",
+        )
+    # The legacy SDK sees Alibaba's code and status.
+    with pytest.raises(LegacyServerException) as raised:
+        legacy.call(
+            DescribeLiveMessageGroupRequest.DescribeLiveMessageGroupRequest(),
+            AppId=app_id, GroupId="room1",
+        )
+    assert raised.value.get_error_code() == "Throttling.User"
+    assert raised.value.get_http_status() == 400

@@ -188,6 +188,8 @@ pub struct ApiError {
     pub message: String,
     /// For `MissingParameter`: the parameter, which the wire code names (`MissingGroupId`).
     pub param: Option<String>,
+    /// For `Throttling.User`: how long until a call would be admitted.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -197,6 +199,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            retry_after: None,
         }
     }
 
@@ -246,6 +249,13 @@ impl ApiError {
             ErrorCode::ResourceNotExist,
             format!("{what} does not exist."),
         )
+    }
+
+    /// `Throttling.User`, saying when a call would be admitted again.
+    pub fn throttled(retry_after: std::time::Duration) -> Self {
+        let mut err = ApiError::of(ErrorCode::ThrottlingUser);
+        err.retry_after = Some(retry_after);
+        err
     }
 
     /// The opaque `ServerError` the caller sees when something inside failed.

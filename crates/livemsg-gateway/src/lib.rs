@@ -3,8 +3,8 @@
 //! It speaks the Alibaba Cloud RPC protocol of the Live API (version 2016-11-01) so that the
 //! official SDKs work against it unchanged, and holds no state of its own: every request is
 //! parsed ([`params`], [`auth::Envelope::read`]), authenticated against the AccessKey the
-//! service returns ([`auth::Envelope::verify`]), then executed by a call to the gRPC service
-//! ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
+//! service returns ([`auth::Envelope::verify`]), limited per account and action
+//! ([`livemsg_ratelimit`]), then executed by a call to the gRPC service ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
 //! body ([`response`]).
 
 pub mod actions;
@@ -30,6 +30,7 @@ use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
 use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
+use livemsg_ratelimit::{Decision, RateLimiter};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 
@@ -45,6 +46,7 @@ struct Shared {
     auth: AuthServiceClient<Channel>,
     api: ApiServiceClient<Channel>,
     errors: ErrorContext,
+    limiter: RateLimiter,
     max_body_bytes: usize,
     max_clock_skew: chrono::Duration,
 }
@@ -72,6 +74,7 @@ impl Application {
                 host_id: http.host_id.clone(),
                 recommend_url: http.recommend_url.clone(),
             },
+            limiter: RateLimiter::new(settings.ratelimit.clone())?,
             max_body_bytes: http.max_body_bytes,
             max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
         });
@@ -216,6 +219,14 @@ async fn process(
         return Err(ApiError::of(ErrorCode::InvalidAccessKeyIdInactive));
     }
     envelope.verify(&signed, &key.access_key_secret)?;
+
+    // Rate limit: after authentication, so a forged request cannot spend a real account's
+    // budget; before anything runs.
+    if let Decision::Limited { retry_after } =
+        shared.limiter.check(key.account_id, action.name()).await
+    {
+        return Err(ApiError::throttled(retry_after));
+    }
 
     // Execute.
     handlers::execute(&mut shared.api.clone(), action, key.account_id, &params).await

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 const JSON: &str = "application/json;charset=utf-8";
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-acs-request-id");
+const RETRY_AFTER_MS_HEADER: HeaderName = HeaderName::from_static("x-acs-retry-after");
 
 /// A new request id: an upper-case UUID, like the service we replace.
 pub fn new_request_id() -> String {
@@ -65,11 +66,24 @@ impl ErrorContext {
         })
     }
 
-    /// The error response of `err`, with the status its code has.
+    /// The error response of `err`, with the status its code has. A throttled call also
+    /// says when to come back: `x-acs-retry-after` in milliseconds (the official SDK raises
+    /// its ThrottlingException with that figure) and `Retry-After` in whole seconds.
     pub fn response(&self, request_id: &str, err: &ApiError) -> Response {
         let status = StatusCode::from_u16(err.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        with_headers(status, request_id, &self.body(request_id, err))
+        let mut response = with_headers(status, request_id, &self.body(request_id, err));
+        if let Some(retry_after) = err.retry_after {
+            let millis = retry_after.as_micros().div_ceil(1_000).max(1);
+            let seconds = retry_after.as_micros().div_ceil(1_000_000).max(1);
+            let headers = response.headers_mut();
+            headers.insert(RETRY_AFTER_MS_HEADER, HeaderValue::from(millis as u64));
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(seconds as u64),
+            );
+        }
+        response
     }
 }
 
@@ -96,6 +110,25 @@ mod tests {
         let response = ctx.response("RID", &ApiError::of(ErrorCode::SuperLargeGroup));
         assert_eq!(response.status().as_u16(), 420);
         assert_eq!(response.headers()["content-type"], JSON);
+    }
+
+    #[test]
+    fn throttled_responses_say_when_to_retry_rounded_up() {
+        let ctx = ErrorContext {
+            host_id: "h".into(),
+            recommend_url: String::new(),
+        };
+        let err = ApiError::throttled(std::time::Duration::from_micros(1_200_400));
+        let response = ctx.response("RID", &err);
+        assert_eq!(response.status().as_u16(), 400);
+        assert_eq!(response.headers()["x-acs-retry-after"], "1201");
+        assert_eq!(response.headers()["retry-after"], "2");
+        let body = ctx.body("RID", &err);
+        assert_eq!(body["Code"], "Throttling.User");
+        assert_eq!(
+            body["Message"],
+            "Request was denied due to user flow control."
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct GatewaySettings {
     pub log: LogSettings,
     /// `[gateway]`
     pub gateway: HttpSettings,
+    /// `[ratelimit]`
+    pub ratelimit: livemsg_ratelimit::RateLimitSettings,
 }
 
 /// The HTTP side and the way to the service (`[gateway]`).
