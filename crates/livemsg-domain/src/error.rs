@@ -190,6 +190,25 @@ pub struct ApiError {
     pub param: Option<String>,
     /// For `Throttling.User`: how long until a call would be admitted.
     pub retry_after: Option<std::time::Duration>,
+    /// For `NoAuth`: why, as the `AccessDeniedDetail` of the error body.
+    pub access_denied: Option<Box<AccessDenied>>,
+}
+
+/// Why a caller was denied, shown so that a user can see which right is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenied {
+    /// The action asked for, `live:ListLiveMessageGroupUsers`.
+    pub auth_action: String,
+    /// The resource asked for.
+    pub resource: String,
+    /// `ImplicitDeny` (no Allow matched) or `ExplicitDeny` (a Deny matched).
+    pub no_permission_type: &'static str,
+    /// `SubUser` for a RAM user.
+    pub principal_type: &'static str,
+    /// The RAM user's name.
+    pub principal_name: String,
+    /// The account owning the principal.
+    pub principal_owner_id: i64,
 }
 
 impl ApiError {
@@ -200,6 +219,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             retry_after: None,
+            access_denied: None,
         }
     }
 
@@ -255,6 +275,19 @@ impl ApiError {
     pub fn throttled(retry_after: std::time::Duration) -> Self {
         let mut err = ApiError::of(ErrorCode::ThrottlingUser);
         err.retry_after = Some(retry_after);
+        err
+    }
+
+    /// `NoAuth` for a denied principal, with the detail of the denial.
+    pub fn denied(detail: AccessDenied) -> Self {
+        let mut err = ApiError::new(
+            ErrorCode::NoAuth,
+            format!(
+                "You are not authorized to perform {} on {}.",
+                detail.auth_action, detail.resource
+            ),
+        );
+        err.access_denied = Some(Box::new(detail));
         err
     }
 

@@ -11,8 +11,9 @@ pub mod group;
 pub mod ids;
 pub mod paging;
 pub mod params;
+pub mod policy;
 
-pub use error::{ApiError, ErrorCode};
+pub use error::{AccessDenied, ApiError, ErrorCode};
 pub use group::{GroupState, MembershipChange, DEFAULT_SUPER_GROUP_THRESHOLD};
 pub use ids::{
     check_callback_url, AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo,
