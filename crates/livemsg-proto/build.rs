@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livemsg/auth/v1/auth.proto",
         "livemsg/api/v1/api.proto",
         "livemsg/membership/v1/membership.proto",
+        "livemsg/admin/v1/admin.proto",
     ];
     let paths: Vec<String> = files.iter().map(|f| format!("{root}/{f}")).collect();
     tonic_prost_build::configure()

@@ -40,8 +40,9 @@ def test_every_livemsg_variable_names_a_real_setting():
         for key in (service.get("environment") or {}):
             if not key.startswith("LIVEMSG__"):
                 continue
-            section, setting = key.removeprefix("LIVEMSG__").lower().split("__")
-            assert setting in base.get(section, {}), f"{name}: {key} is not a setting"
+            section, setting = key.removeprefix("LIVEMSG__").lower().split("__", 1)
+            head = setting.split("__")[0]
+            assert head in base.get(section, {}), f"{name}: {key} is not a setting"
             seen += 1
     assert seen >= 8
 

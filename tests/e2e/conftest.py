@@ -7,6 +7,7 @@ port 0: each process logs the address it bound, as JSON, and the harness reads i
 Postgres must be reachable; nothing here skips when it is not.
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -188,6 +189,10 @@ def make_stack(tmp_path):
             "LIVEMSG__GATEWAY__LISTEN": "127.0.0.1:0",
             "LIVEMSG__RATELIMIT__REDIS_URL": REDIS_URL,
             "LIVEMSG__RATELIMIT__KEY_PREFIX": f"e2e:{uuid.uuid4().hex}",
+            "LIVEMSG__GATEWAY__NONCE_KEY_PREFIX": f"e2e-nonce:{uuid.uuid4().hex}",
+            "LIVEMSG__GATEWAY__AUTH_CACHE_TTL_MS": "300",
+            "LIVEMSG__SECRETS__ACTIVE_KEY": "e2e",
+            "LIVEMSG__SECRETS__KEYS__E2E": base64.b64encode(os.urandom(32)).decode(),
         })
         env.update({f"LIVEMSG__{k.upper()}": str(v) for k, v in overrides.items()})
         admin = lambda *a: json.loads(subprocess.run(

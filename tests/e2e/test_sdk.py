@@ -7,6 +7,8 @@ Three clients, as our users have them:
 """
 
 import json
+import subprocess
+import time
 
 import pytest
 from alibabacloud_live20161101 import models as live
@@ -19,6 +21,7 @@ from alibabacloud_tea_openapi.exceptions import (
 from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServerException
 from aliyunsdkcore.client import AcsClient
+from conftest import BIN_DIR, PG_HOST, PG_PORT, PG_USER, ROOT
 from aliyunsdklive.request.v20161101 import (
     CreateLiveMessageAppRequest,
     CreateLiveMessageGroupRequest,
@@ -229,8 +232,9 @@ def test_errors_reach_the_current_sdk_with_their_codes_and_statuses(stack):
         404, "ResourceNotExist",
     )
 
-    # A disabled key is refused.
+    # A disabled key is refused (once the gateway's cached copy expires: 300 ms here).
     stack.admin("disable-access-key", "--access-key-id", stack.access_key_id)
+    time.sleep(0.5)
     expect_client_error(
         lambda: client.describe_live_message_app(
             live.DescribeLiveMessageAppRequest(app_id=app_id)),
@@ -360,3 +364,81 @@ def test_calls_past_the_account_limit_are_throttled_with_a_retry_time(make_stack
         )
     assert raised.value.get_error_code() == "Throttling.User"
     assert raised.value.get_http_status() == 400
+
+
+def test_a_ram_user_limited_to_one_app_is_refused_on_another(stack, tmp_path):
+    root = tea_client(stack)
+    app_a = create_app_and_group(root, "room1")
+    app_b = create_app_and_group(root, "room1")
+    account = stack.account_id
+
+    # The flow the README shows, with livemsg-admin.
+    stack.admin("create-ram-user", "--account-id", account, "--user-name", "reader")
+    document = tmp_path / "policy.json"
+    document.write_text(json.dumps({
+        "Version": "1",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": "live:ListLiveMessageGroupUsers",
+            "Resource": f"acs:live::{account}:rtc/{app_a}",
+        }],
+    }))
+    stack.admin("create-policy", "--account-id", account, "--policy-name", "list-one-app",
+                "--document", f"@{document}")
+    stack.admin("attach-policy", "--account-id", account, "--user-name", "reader",
+                "--policy-name", "list-one-app")
+    key = stack.admin("create-access-key", "--account-id", account, "--user-name", "reader")
+    reader = tea_client(stack, key_id=key["AccessKeyId"], secret=key["AccessKeySecret"])
+
+    ok = reader.list_live_message_group_users(live.ListLiveMessageGroupUsersRequest(
+        app_id=app_a, group_id="room1", page_size=10, sort_type=1)).body
+    assert ok.group_id == "room1"
+
+    err = expect_client_error(
+        lambda: reader.list_live_message_group_users(live.ListLiveMessageGroupUsersRequest(
+            app_id=app_b, group_id="room1", page_size=10, sort_type=1)),
+        403, "NoAuth",
+    )
+    detail = err.access_denied_detail
+    assert detail["AuthAction"] == "live:ListLiveMessageGroupUsers"
+    assert detail["NoPermissionType"] == "ImplicitDeny"
+    assert detail["AuthPrincipalDisplayName"] == "reader"
+
+    # The legacy SDK sees the same refusal.
+    with pytest.raises(LegacyServerException) as raised:
+        Legacy(stack, key_id=key["AccessKeyId"], secret=key["AccessKeySecret"]).call(
+            ListLiveMessageGroupUsersRequest.ListLiveMessageGroupUsersRequest(),
+            AppId=app_b, GroupId="room1", PageSize=10, SortType=1,
+        )
+    assert raised.value.get_error_code() == "NoAuth"
+    assert raised.value.get_http_status() == 403
+
+    # A malformed policy is refused at creation, pointing at the fault.
+    bad = subprocess.run(
+        [str(BIN_DIR / "livemsg-admin"), "create-policy", "--account-id", account,
+         "--policy-name", "bad", "--document",
+         '{"Version":"1","Statement":[{"Effect":"Allow","Action":"List","Resource":"*"}]}'],
+        env=stack.env, cwd=ROOT, capture_output=True, text=True,
+    )
+    assert bad.returncode != 0
+    assert "Statement[0].Action" in bad.stderr
+
+    # Detaching the policy takes effect within the gateway's cache time.
+    stack.admin("detach-policy", "--account-id", account, "--user-name", "reader",
+                "--policy-name", "list-one-app")
+    time.sleep(0.5)
+    expect_client_error(
+        lambda: reader.list_live_message_group_users(live.ListLiveMessageGroupUsersRequest(
+            app_id=app_a, group_id="room1", page_size=10, sort_type=1)),
+        403, "NoAuth",
+    )
+
+
+def test_secrets_are_stored_encrypted(stack):
+    out = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", stack.database, "-Atc",
+         "SELECT coalesce(secret, ''), encode(secret_ciphertext, 'escape') FROM access_keys"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert stack.access_key_secret not in out
+    assert out.strip()

@@ -3,14 +3,18 @@
 //! It speaks the Alibaba Cloud RPC protocol of the Live API (version 2016-11-01) so that the
 //! official SDKs work against it unchanged, and holds no state of its own: every request is
 //! parsed ([`params`], [`auth::Envelope::read`]), authenticated against the AccessKey the
-//! service returns ([`auth::Envelope::verify`]), limited per account and action
-//! ([`livemsg_ratelimit`]), then executed by a call to the gRPC service ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
+//! service returns ([`principals`], [`auth::Envelope::verify`], [`replay`]), limited per
+//! account and action ([`livemsg_ratelimit`]), authorized ([`authz`]), then executed by a
+//! call to the gRPC service ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
 //! body ([`response`]).
 
 pub mod actions;
 pub mod auth;
+pub mod authz;
 pub mod handlers;
 pub mod params;
+pub mod principals;
+pub mod replay;
 pub mod response;
 pub mod settings;
 pub mod signing;
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::any;
@@ -29,26 +33,30 @@ use axum::Router;
 use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
-use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
 use livemsg_ratelimit::{Decision, RateLimiter};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::actions::{Action, API_VERSION};
 use crate::auth::{Envelope, SignedParts};
+use crate::authz::Circumstances;
 use crate::params::{decode_pairs, Params};
+use crate::principals::Principals;
+use crate::replay::ReplayGuard;
 use crate::response::{new_request_id, ErrorContext};
 pub use crate::settings::GatewaySettings;
 
 /// What every request handler shares.
 #[derive(Debug)]
 struct Shared {
-    auth: AuthServiceClient<Channel>,
+    principals: Principals,
+    replay: ReplayGuard,
     api: ApiServiceClient<Channel>,
     errors: ErrorContext,
     limiter: RateLimiter,
     max_body_bytes: usize,
     max_clock_skew: chrono::Duration,
+    trust_forwarded_headers: bool,
 }
 
 /// A bound, not yet serving, gateway.
@@ -67,8 +75,18 @@ impl Application {
             .timeout(Duration::from_millis(http.service_timeout_ms))
             .tcp_nodelay(true)
             .connect_lazy();
+        let skew = Duration::from_secs(http.max_clock_skew_secs.max(1) as u64);
         let shared = Arc::new(Shared {
-            auth: AuthServiceClient::new(channel.clone()),
+            principals: Principals::new(
+                AuthServiceClient::new(channel.clone()),
+                Duration::from_millis(http.auth_cache_ttl_ms),
+            ),
+            replay: ReplayGuard::new(
+                &settings.ratelimit.redis_url,
+                &http.nonce_key_prefix,
+                2 * skew,
+                Duration::from_millis(settings.ratelimit.timeout_ms),
+            )?,
             api: ApiServiceClient::new(channel),
             errors: ErrorContext {
                 host_id: http.host_id.clone(),
@@ -77,6 +95,7 @@ impl Application {
             limiter: RateLimiter::new(settings.ratelimit.clone())?,
             max_body_bytes: http.max_body_bytes,
             max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
+            trust_forwarded_headers: http.trust_forwarded_headers,
         });
         let router = Router::new()
             .route("/", any(rpc))
@@ -98,9 +117,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 
@@ -112,11 +135,15 @@ async fn not_found(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// The RPC endpoint: every action arrives here.
-async fn rpc(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response {
+async fn rpc(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
     let mut outcome = Outcome::default();
-    let result = process(&shared, request, &mut outcome).await;
+    let result = process(&shared, peer, request, &mut outcome).await;
     let response = match result {
         Ok(fields) => response::success(&request_id, fields),
         Err(err) => {
@@ -144,8 +171,34 @@ struct Outcome {
     code: String,
 }
 
+/// Where the request came from and whether it was encrypted, for policy conditions.
+fn circumstances(
+    shared: &Shared,
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> Circumstances {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded_ip = header("x-forwarded-for")
+        .and_then(|v| v.split(',').next())
+        .and_then(|ip| ip.trim().parse().ok());
+    let (source_ip, secure_transport) = if shared.trust_forwarded_headers {
+        (
+            forwarded_ip.or(Some(peer.ip())),
+            header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https")),
+        )
+    } else {
+        (Some(peer.ip()), false)
+    };
+    Circumstances {
+        source_ip,
+        now: chrono::Utc::now().fixed_offset(),
+        secure_transport,
+    }
+}
+
 async fn process(
     shared: &Shared,
+    peer: SocketAddr,
     request: Request<Body>,
     outcome: &mut Outcome,
 ) -> Result<handlers::Fields, ApiError> {
@@ -204,30 +257,44 @@ async fn process(
     }
     let action = Action::resolve(&envelope.action)?;
 
-    // Authenticate.
+    // Authenticate: time, key, signature, then the nonce (only a correctly signed request
+    // may use up a nonce).
     envelope.check_time(chrono::Utc::now(), shared.max_clock_skew)?;
-    let key = shared
-        .auth
-        .clone()
-        .resolve_access_key(ResolveAccessKeyRequest {
-            access_key_id: envelope.access_key_id.clone(),
-        })
-        .await
-        .map_err(|status| livemsg_proto::api_error_from_status(&status))?
-        .into_inner();
-    if !key.enabled {
+    let principal = shared.principals.resolve(&envelope.access_key_id).await?;
+    if !principal.enabled {
         return Err(ApiError::of(ErrorCode::InvalidAccessKeyIdInactive));
     }
-    envelope.verify(&signed, &key.access_key_secret)?;
+    envelope.verify(&signed, &principal.secret)?;
+    shared
+        .replay
+        .check(&envelope.access_key_id, &envelope.nonce)
+        .await?;
 
     // Rate limit: after authentication, so a forged request cannot spend a real account's
     // budget; before anything runs.
-    if let Decision::Limited { retry_after } =
-        shared.limiter.check(key.account_id, action.name()).await
+    if let Decision::Limited { retry_after } = shared
+        .limiter
+        .check(principal.account_id, action.name())
+        .await
     {
         return Err(ApiError::throttled(retry_after));
     }
 
+    // Authorize.
+    let resource = authz::resource(action, principal.account_id, &params)?;
+    authz::authorize(
+        &principal,
+        action,
+        resource,
+        circumstances(shared, peer, &parts.headers),
+    )?;
+
     // Execute.
-    handlers::execute(&mut shared.api.clone(), action, key.account_id, &params).await
+    handlers::execute(
+        &mut shared.api.clone(),
+        action,
+        principal.account_id,
+        &params,
+    )
+    .await
 }

@@ -57,13 +57,26 @@ impl ErrorContext {
                 request_id
             )
         };
-        json!({
+        let mut body = json!({
             "RequestId": request_id,
             "HostId": self.host_id,
             "Code": code,
             "Message": err.message,
             "Recommend": recommend,
-        })
+        });
+        if let Some(denied) = &err.access_denied {
+            body["AccessDeniedDetail"] = json!({
+                "AuthAction": denied.auth_action,
+                "AuthResource": denied.resource,
+                "NoPermissionType": denied.no_permission_type,
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+                "AuthPrincipalType": denied.principal_type,
+                "AuthPrincipalDisplayName": denied.principal_name,
+                "AuthPrincipalOwnerId": denied.principal_owner_id.to_string(),
+                "EncodedDiagnosticMessage": "",
+            });
+        }
+        body
     }
 
     /// The error response of `err`, with the status its code has. A throttled call also

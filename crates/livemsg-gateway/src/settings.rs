@@ -35,6 +35,14 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// How far a request's signing time may be from the gateway's clock, in seconds.
     pub max_clock_skew_secs: i64,
+    /// How long a resolved AccessKey (secret, RAM user, policies) is reused, in milliseconds:
+    /// the longest an administrator's change takes to reach this gateway.
+    pub auth_cache_ttl_ms: u64,
+    /// Prefix of the Redis keys that remember signature nonces.
+    pub nonce_key_prefix: String,
+    /// Take the caller's address from `X-Forwarded-For` and TLS from `X-Forwarded-Proto`
+    /// (only behind a proxy that sets them; otherwise callers could forge their address).
+    pub trust_forwarded_headers: bool,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +56,9 @@ impl Default for HttpSettings {
             recommend_url: String::new(),
             max_body_bytes: 256 * 1024,
             max_clock_skew_secs: 15 * 60,
+            auth_cache_ttl_ms: 5_000,
+            nonce_key_prefix: "livemsg:nonce".to_owned(),
+            trust_forwarded_headers: false,
         }
     }
 }

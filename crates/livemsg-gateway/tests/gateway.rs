@@ -5,8 +5,9 @@ use livemsg_gateway::signing::client::{v1_query, v3_headers, V3Request};
 use livemsg_gateway::{Application as Gateway, GatewaySettings};
 use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
 use livemsg_proto::membership::v1::{BatchUpdateMembershipRequest, MembershipItem, Operation};
+use livemsg_service::settings::SecretsSettings;
 use livemsg_service::{Application as Service, ServiceSettings};
-use livemsg_store::Store;
+use livemsg_store::{Keyring, Store};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -25,9 +26,14 @@ fn unique_prefix() -> String {
     format!("test:{}", uuid::Uuid::new_v4().simple())
 }
 
+/// How long test gateways keep a resolved key: administrators' changes land within this.
+const AUTH_CACHE_TTL_MS: u64 = 300;
+
 async fn gateway_for(service_url: String) -> String {
     let mut settings = GatewaySettings::default();
     settings.ratelimit.key_prefix = unique_prefix();
+    settings.gateway.nonce_key_prefix = unique_prefix();
+    settings.gateway.auth_cache_ttl_ms = AUTH_CACHE_TTL_MS;
     gateway_with(service_url, settings).await
 }
 
@@ -45,9 +51,13 @@ async fn start(pool: PgPool, threshold: i64) -> Stack {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".into();
     settings.groups.super_group_threshold = threshold;
-    let store = Store::new(pool.clone(), threshold);
+    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());
     let account = store.create_account("gw").await.unwrap();
-    let key = store.create_access_key(account.account_id).await.unwrap();
+    let key = store
+        .create_access_key(account.account_id, None)
+        .await
+        .unwrap();
     let service = Service::build_with_pool(&settings, pool).await.unwrap();
     let service_addr = service.local_addr();
     tokio::spawn(service.run_until_stopped(std::future::pending()));
@@ -396,7 +406,11 @@ async fn input_and_resource_errors_have_the_seed_codes_and_statuses(pool: PgPool
 
     // Another account's keys do not see this app.
     let other = s.store.create_account("other").await.unwrap();
-    let other_key = s.store.create_access_key(other.account_id).await.unwrap();
+    let other_key = s
+        .store
+        .create_access_key(other.account_id, None)
+        .await
+        .unwrap();
     assert_ne!(other.account_id, s.account_id);
     let (st, b) = s
         .call_as(
@@ -503,11 +517,13 @@ async fn envelope_and_authentication_errors_are_refused_in_order(pool: PgPool) {
     .await;
     assert_error(st, &b, 404, "InvalidAction.NotFound");
 
-    // A disabled key is refused before anything runs.
+    // A disabled key is refused before anything runs, once the gateway's cached copy of the
+    // key expires.
     s.store
         .set_access_key_enabled(&s.key_id, false)
         .await
         .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(AUTH_CACHE_TTL_MS + 200)).await;
     let (st, b) = s.call("CreateLiveMessageApp", &[]).await;
     assert_error(st, &b, 400, "InvalidAccessKeyId.Inactive");
 }
@@ -774,4 +790,368 @@ async fn forged_requests_do_not_spend_the_accounts_budget(pool: PgPool) {
     }
     let (status, body) = s.call("CreateLiveMessageApp", &[]).await;
     assert_error(status, &body, 400, "Throttling.User");
+}
+
+impl Stack {
+    /// A key of a new RAM user of this stack's account, with the given policies attached.
+    async fn ram_key(&self, user: &str, policies: &[(&str, String)]) -> (String, String) {
+        self.store
+            .create_ram_user(self.account_id, user)
+            .await
+            .unwrap();
+        for (name, document) in policies {
+            self.store
+                .create_policy(self.account_id, name, document)
+                .await
+                .unwrap();
+            self.store
+                .attach_policy(self.account_id, user, name)
+                .await
+                .unwrap();
+        }
+        let key = self
+            .store
+            .create_access_key(self.account_id, Some(user))
+            .await
+            .unwrap();
+        (key.access_key_id, key.secret)
+    }
+
+    fn arn(&self, app_id: &str) -> String {
+        format!("acs:live::{}:rtc/{app_id}", self.account_id)
+    }
+
+    /// A V3 call with a raw query string, signed over `signed_query`.
+    async fn call_raw(
+        &self,
+        action: &str,
+        raw_query: &str,
+        signed_query: &[(&str, &str)],
+        key: (&str, &str),
+        nonce: &str,
+    ) -> (u16, Value) {
+        let date = now();
+        let headers = v3_headers(
+            &V3Request {
+                method: "POST",
+                host: &self.gateway,
+                action,
+                query: signed_query,
+                body: b"",
+                date: &date,
+                nonce,
+            },
+            key.0,
+            key.1,
+        );
+        let mut request = self
+            .http
+            .post(format!("http://{}/?{raw_query}", self.gateway));
+        for (name, value) in headers {
+            if name != "host" {
+                request = request.header(name, value);
+            }
+        }
+        Self::read(request.send().await.unwrap()).await
+    }
+}
+
+fn list_policy(resource: &str) -> String {
+    format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:ListLiveMessageGroupUsers","Resource":"{resource}"}}]}}"#
+    )
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_ram_user_may_do_only_what_its_policies_allow(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let (app_a, app_b) = (s.create_app().await, s.create_app().await);
+    for app in [&app_a, &app_b] {
+        s.call(
+            "CreateLiveMessageGroup",
+            &[("AppId", app), ("GroupId", "g")],
+        )
+        .await;
+    }
+    let (id, secret) = s
+        .ram_key("lister", &[("list-a", list_policy(&s.arn(&app_a)))])
+        .await;
+    let list = |app: &str| {
+        vec![
+            ("AppId", app.to_owned()),
+            ("GroupId", "g".to_owned()),
+            ("PageSize", "10".to_owned()),
+            ("SortType", "1".to_owned()),
+        ]
+    };
+    let as_user = |action: &'static str, query: Vec<(&'static str, String)>| {
+        let (s, id, secret) = (s.clone(), id.clone(), secret.clone());
+        async move {
+            let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.call_as(action, &q, &id, &secret).await
+        }
+    };
+
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_a)).await;
+    assert_eq!(st, 200, "{b}");
+
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_b)).await;
+    assert_error(st, &b, 403, "NoAuth");
+    let detail = &b["AccessDeniedDetail"];
+    assert_eq!(detail["AuthAction"], "live:ListLiveMessageGroupUsers");
+    assert_eq!(detail["NoPermissionType"], "ImplicitDeny");
+    assert_eq!(detail["AuthPrincipalType"], "SubUser");
+    assert_eq!(detail["AuthPrincipalDisplayName"], "lister");
+    assert_eq!(detail["AuthResource"], s.arn(&app_b));
+
+    let (st, b) = as_user(
+        "DescribeLiveMessageGroup",
+        vec![("AppId", app_a.clone()), ("GroupId", "g".to_owned())],
+    )
+    .await;
+    assert_error(st, &b, 403, "NoAuth");
+    let (st, b) = as_user("CreateLiveMessageApp", vec![]).await;
+    assert_error(st, &b, 403, "NoAuth");
+
+    // An explicit Deny in another policy wins over the Allow.
+    let deny = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":"live:*","Resource":"{}"}}]}}"#,
+        s.arn(&app_a)
+    );
+    s.store
+        .create_policy(s.account_id, "deny-a", &deny)
+        .await
+        .unwrap();
+    s.store
+        .attach_policy(s.account_id, "lister", "deny-a")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(AUTH_CACHE_TTL_MS + 200)).await;
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_a)).await;
+    assert_error(st, &b, 403, "NoAuth");
+    assert_eq!(b["AccessDeniedDetail"]["NoPermissionType"], "ExplicitDeny");
+
+    // The root key of the account is allowed everything on its own resources.
+    let (st, _) = s
+        .call(
+            "ListLiveMessageGroupUsers",
+            &[
+                ("AppId", &app_b),
+                ("GroupId", "g"),
+                ("PageSize", "10"),
+                ("SortType", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn conditions_see_the_callers_address_and_the_time(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let app = s.create_app().await;
+    let policy = |condition: &str| {
+        format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:DescribeLiveMessageApp","Resource":"*","Condition":{condition}}}]}}"#
+        )
+    };
+    let cases = [
+        (
+            "loopback",
+            r#"{"IpAddress":{"acs:SourceIp":"127.0.0.0/8"}}"#,
+            200,
+        ),
+        (
+            "elsewhere",
+            r#"{"IpAddress":{"acs:SourceIp":"203.0.113.0/24"}}"#,
+            403,
+        ),
+        ("nottls", r#"{"Bool":{"acs:SecureTransport":"true"}}"#, 403),
+        (
+            "until2099",
+            r#"{"DateLessThan":{"acs:CurrentTime":"2099-01-01T00:00:00Z"}}"#,
+            200,
+        ),
+        (
+            "expired",
+            r#"{"DateLessThan":{"acs:CurrentTime":"2020-01-01T00:00:00+08:00"}}"#,
+            403,
+        ),
+    ];
+    for (user, condition, want) in cases {
+        let (id, secret) = s.ram_key(user, &[(user, policy(condition))]).await;
+        let (st, b) = s
+            .call_as("DescribeLiveMessageApp", &[("AppId", &app)], &id, &secret)
+            .await;
+        assert_eq!(st, want, "{user}: {b}");
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_nonce_is_accepted_once_and_only_after_a_valid_signature(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let app = s.create_app().await;
+    let q = [("AppId", app.as_str())];
+    let raw = format!("AppId={app}");
+    let key = (s.key_id.as_str(), s.secret.as_str());
+
+    // A forged request does not use up the nonce...
+    let (st, b) = s
+        .call_raw(
+            "DescribeLiveMessageApp",
+            &raw,
+            &q,
+            (key.0, "forged"),
+            "nonce-1",
+        )
+        .await;
+    assert_error(st, &b, 400, "SignatureDoesNotMatch");
+    // ...so the real one with that nonce passes, once.
+    let (st, b) = s
+        .call_raw("DescribeLiveMessageApp", &raw, &q, key, "nonce-1")
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = s
+        .call_raw("DescribeLiveMessageApp", &raw, &q, key, "nonce-1")
+        .await;
+    assert_error(st, &b, 400, "SignatureNonceUsed");
+
+    // Across gateway instances too: two gateways sharing one nonce prefix.
+    let mut shared = GatewaySettings::default();
+    shared.gateway.nonce_key_prefix = "livemsg:nonce".into();
+    let mut first = s.clone();
+    first.gateway = gateway_with(s.service.clone(), shared.clone()).await;
+    let mut second = s.clone();
+    second.gateway = gateway_with(s.service.clone(), shared).await;
+    let nonce = format!("shared-{}", uuid::Uuid::new_v4().simple());
+    assert_eq!(
+        first
+            .call_raw("DescribeLiveMessageApp", &raw, &q, key, &nonce)
+            .await
+            .0,
+        200
+    );
+    let (st, b) = second
+        .call_raw("DescribeLiveMessageApp", &raw, &q, key, &nonce)
+        .await;
+    assert_error(st, &b, 400, "SignatureNonceUsed");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn no_spelling_of_a_parameter_slips_past_authorization(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let (allowed, other) = (s.create_app().await, s.create_app().await);
+    for app in [&allowed, &other] {
+        s.call(
+            "CreateLiveMessageGroup",
+            &[("AppId", app), ("GroupId", "g")],
+        )
+        .await;
+    }
+    let (id, secret) = s
+        .ram_key("lister", &[("list", list_policy(&s.arn(&allowed)))])
+        .await;
+    let key = (id.as_str(), secret.as_str());
+    let base = [("GroupId", "g"), ("PageSize", "10"), ("SortType", "1")];
+    let with = |extra: &[(&'static str, String)]| {
+        let mut q: Vec<(String, String)> = base
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        q.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        q
+    };
+    let send = |pairs: Vec<(String, String)>, raw: String| {
+        let s = s.clone();
+        async move {
+            let signed: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            s.call_raw("ListLiveMessageGroupUsers", &raw, &signed, key, &nonce())
+                .await
+        }
+    };
+    let encode_all =
+        |value: &str| -> String { value.bytes().map(|b| format!("%{b:02X}")).collect() };
+    let plain = |pairs: &[(String, String)]| -> String {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", livemsg_gateway::signing::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+
+    // Percent-encoding every byte of the AppId changes nothing: the decoded value is checked
+    // and executed alike.
+    let pairs = with(&[("AppId", other.clone())]);
+    let raw = format!("{}&AppId={}", plain(&pairs[..3]), encode_all(&other));
+    let (st, b) = send(pairs, raw).await;
+    assert_error(st, &b, 403, "NoAuth");
+    let pairs = with(&[("AppId", allowed.clone())]);
+    let raw = format!("{}&AppId={}", plain(&pairs[..3]), encode_all(&allowed));
+    assert_eq!(send(pairs, raw).await.0, 200);
+
+    // A second AppId, however spelled, is refused before anything is decided.
+    let pairs = with(&[("AppId", allowed.clone()), ("AppId", other.clone())]);
+    let raw = plain(&pairs);
+    let (st, b) = send(pairs, raw).await;
+    assert_error(st, &b, 400, "InputInvalid");
+    assert!(b["Message"].as_str().unwrap().contains("AppId"));
+
+    // Another case is another (unknown, ignored) parameter: authorization and execution both
+    // use AppId.
+    let pairs = with(&[("appid", other.clone()), ("AppId", allowed.clone())]);
+    let raw = plain(&pairs);
+    let (st, b) = send(pairs, raw).await;
+    assert_eq!(st, 200, "{b}");
+    let pairs = with(&[("appid", allowed.clone()), ("AppId", other.clone())]);
+    let raw = plain(&pairs);
+    let (st, b) = send(pairs, raw).await;
+    assert_error(st, &b, 403, "NoAuth");
+
+    // A form body whose content type is not signed is refused under V3: which parameters it
+    // carries depends on that header.
+    let pairs = with(&[("AppId", allowed.clone())]);
+    let raw = plain(&pairs);
+    let date = now();
+    let n = nonce();
+    let signed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let headers = v3_headers(
+        &V3Request {
+            method: "POST",
+            host: &s.gateway,
+            action: "ListLiveMessageGroupUsers",
+            query: &signed,
+            body: b"",
+            date: &date,
+            nonce: &n,
+        },
+        key.0,
+        key.1,
+    );
+    let mut request = s
+        .http
+        .post(format!("http://{}/?{raw}", s.gateway))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("DataCenter=ap-southeast-1");
+    for (name, value) in headers {
+        if name != "host" {
+            request = request.header(name, value);
+        }
+    }
+    let (st, b) = Stack::read(request.send().await.unwrap()).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(
+        [
+            "IncompleteSignature",
+            "InputInvalid",
+            "SignatureDoesNotMatch"
+        ]
+        .contains(&b["Code"].as_str().unwrap()),
+        "{b}"
+    );
 }

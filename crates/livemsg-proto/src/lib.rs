@@ -42,6 +42,14 @@ pub mod membership {
     }
 }
 
+/// Administration of accounts, RAM users, keys and policies.
+pub mod admin {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.admin.v1");
+    }
+}
+
 /// The encoded file descriptors of every proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("livemsg_descriptor");
 

@@ -32,16 +32,19 @@ impl AuthService for AuthApi {
         if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(errors::status(livemsg_store::StoreError::AccessKeyNotFound));
         }
-        let key = self
+        let resolved = self
             .store
             .resolve_access_key(id)
             .await
             .map_err(errors::status)?;
+        let key = resolved.key;
         Ok(Response::new(ResolveAccessKeyResponse {
             access_key_id: key.access_key_id,
             account_id: key.account_id,
             access_key_secret: key.secret,
             enabled: key.enabled,
+            user_name: key.user_name.unwrap_or_default(),
+            policies: resolved.policies,
         }))
     }
 }

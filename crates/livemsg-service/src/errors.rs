@@ -11,6 +11,19 @@ pub(crate) fn api_error(err: StoreError) -> ApiError {
         StoreError::GroupNotFound => ApiError::not_found("The specified group"),
         StoreError::AccountNotFound => ApiError::not_found("The specified account"),
         StoreError::AccessKeyNotFound => ApiError::of(ErrorCode::InvalidAccessKeyIdNotFound),
+        StoreError::RamUserNotFound => ApiError::not_found("The specified RAM user"),
+        StoreError::PolicyNotFound => ApiError::not_found("The specified policy"),
+        StoreError::AlreadyExists(what) => ApiError::new(
+            ErrorCode::InputInvalid,
+            format!("The {what} already exists."),
+        ),
+        StoreError::InvalidPolicy(fault) => {
+            ApiError::invalid("PolicyDocument", format_args!("is invalid at {fault}"))
+        }
+        StoreError::InvalidName(what) => ApiError::new(
+            ErrorCode::InputInvalid,
+            format!("The {what} must be 1 to 64 letters, digits, '.', '_', '-' or '@'."),
+        ),
         StoreError::SuperGroup => ApiError::new(
             ErrorCode::SuperLargeGroup,
             "The group is a super large group and no longer supports querying the user list.",

@@ -19,6 +19,42 @@ pub struct ServiceSettings {
     pub groups: GroupSettings,
     /// `[callbacks]`
     pub callbacks: CallbackSettings,
+    /// `[secrets]`
+    pub secrets: SecretsSettings,
+}
+
+/// The keys that seal AccessKey secrets at rest (`[secrets]`). Every key is a secret: set
+/// them through the environment (`LIVEMSG__SECRETS__KEYS__<NAME>`), never in a committed file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SecretsSettings {
+    /// The key that seals new secrets.
+    pub active_key: String,
+    /// 32-byte keys in base64, by name. Keep an old key here until `livemsg-admin
+    /// reencrypt-secrets` has moved every secret to the active one.
+    pub keys: std::collections::HashMap<String, SecretString>,
+}
+
+impl SecretsSettings {
+    /// One key, active (for tests and first set-ups).
+    pub fn single(name: &str, key_base64: &str) -> Self {
+        SecretsSettings {
+            active_key: name.to_owned(),
+            keys: [(name.to_owned(), SecretString::from(key_base64))]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The keyring these settings describe.
+    pub fn keyring(&self) -> Result<livemsg_store::Keyring, livemsg_store::crypto::KeyringError> {
+        livemsg_store::Keyring::new(
+            &self.active_key,
+            self.keys
+                .iter()
+                .map(|(name, key)| (name.as_str(), key.expose_secret())),
+        )
+    }
 }
 
 /// Where Postgres is. The password is a secret: it is never logged or printed.

@@ -13,8 +13,9 @@ use livemsg_proto::membership::v1::{
     BatchUpdateMembershipRequest, GetGroupCountRequest, JoinGroupRequest, LeaveGroupRequest,
     MembershipItem, Operation,
 };
+use livemsg_service::settings::SecretsSettings;
 use livemsg_service::{Application, ServiceSettings};
-use livemsg_store::Store;
+use livemsg_store::{Keyring, Store};
 use sqlx::PgPool;
 use tonic::transport::Channel;
 
@@ -29,7 +30,9 @@ async fn start(pool: PgPool, threshold: i64) -> Harness {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".to_owned();
     settings.groups.super_group_threshold = threshold;
-    let store = Store::new(pool.clone(), threshold);
+    let key = Keyring::new_key_base64();
+    settings.secrets = SecretsSettings::single("test", &key);
+    let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());
     let account = store.create_account("t").await.unwrap().account_id;
     let app = Application::build_with_pool(&settings, pool).await.unwrap();
     let addr = app.local_addr();
@@ -289,4 +292,120 @@ async fn a_batch_applies_valid_groups_and_reports_missing_ones_per_item(pool: Pg
     let page = h.list("a", 1, 0).await.unwrap();
     let ids: Vec<_> = page.users.iter().map(|u| u.user_id.as_str()).collect();
     assert_eq!(ids, ["y"]);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn the_admin_api_manages_ram_users_keys_and_policies(pool: PgPool) {
+    use livemsg_proto::admin::v1::admin_service_client::AdminServiceClient;
+    use livemsg_proto::admin::v1::*;
+    let h = start(pool, 2_000).await;
+    let mut admin = AdminServiceClient::new(h.channel.clone());
+    let mut auth = AuthServiceClient::new(h.channel.clone());
+
+    let account = admin
+        .create_account(CreateAccountRequest { name: "t2".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let root = auth
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: account.access_key_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(root.access_key_secret, account.access_key_secret);
+    assert_eq!(root.user_name, "");
+
+    let id = account.account_id;
+    admin
+        .create_ram_user(CreateRamUserRequest {
+            account_id: id,
+            user_name: "ops".into(),
+        })
+        .await
+        .unwrap();
+    let bad = admin
+        .create_policy(CreatePolicyRequest {
+            account_id: id,
+            policy_name: "bad".into(),
+            document:
+                r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"x"}]}"#
+                    .into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&bad), "InputInvalid");
+    assert!(
+        bad.message().contains("Statement[0].Resource"),
+        "{}",
+        bad.message()
+    );
+
+    let document =
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"live:*","Resource":"*"}]}"#;
+    admin
+        .create_policy(CreatePolicyRequest {
+            account_id: id,
+            policy_name: "all".into(),
+            document: document.into(),
+        })
+        .await
+        .unwrap();
+    admin
+        .attach_policy(AttachPolicyRequest {
+            account_id: id,
+            user_name: "ops".into(),
+            policy_name: "all".into(),
+        })
+        .await
+        .unwrap();
+    let key = admin
+        .create_access_key(CreateAccessKeyRequest {
+            account_id: id,
+            user_name: "ops".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let resolved = auth
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: key.access_key_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.user_name, "ops");
+    assert_eq!(resolved.policies, vec![document.to_owned()]);
+
+    let missing = admin
+        .attach_policy(AttachPolicyRequest {
+            account_id: id,
+            user_name: "nobody".into(),
+            policy_name: "all".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&missing), "ResourceNotExist");
+
+    admin
+        .set_access_key_enabled(SetAccessKeyEnabledRequest {
+            access_key_id: key.access_key_id.clone(),
+            enabled: false,
+        })
+        .await
+        .unwrap();
+    admin
+        .delete_access_key(DeleteAccessKeyRequest {
+            access_key_id: key.access_key_id.clone(),
+        })
+        .await
+        .unwrap();
+    let gone = auth
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: key.access_key_id,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&gone), "InvalidAccessKeyId.NotFound");
 }

@@ -15,6 +15,24 @@ pub enum StoreError {
     /// The group does not exist in this app.
     #[error("group not found")]
     GroupNotFound,
+    /// The RAM user does not exist in the account.
+    #[error("RAM user not found")]
+    RamUserNotFound,
+    /// The policy does not exist in the account.
+    #[error("policy not found")]
+    PolicyNotFound,
+    /// A RAM user or policy name breaks the naming rule.
+    #[error("{0} must be 1 to 64 letters, digits, '.', '_', '-' or '@'")]
+    InvalidName(&'static str),
+    /// A RAM user or policy of that name exists already in the account.
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    /// The policy document is malformed.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(#[from] livemsg_domain::policy::PolicyError),
+    /// A secret is sealed with a key the keyring does not hold.
+    #[error("an AccessKey secret is sealed with a key that is not configured")]
+    SecretKeyMissing,
     /// The group is a super group; its user list cannot be read.
     #[error("group is a super group")]
     SuperGroup,
@@ -30,9 +48,21 @@ impl StoreError {
     /// Maps a failed insert: a foreign key violation (SQLSTATE 23503) means the parent row is
     /// missing, which the caller names with `missing_parent`.
     pub(crate) fn from_insert(err: sqlx::Error, missing_parent: StoreError) -> StoreError {
+        Self::from_write(err, missing_parent, "record")
+    }
+
+    /// Maps a failed write: a foreign key violation (23503) is `missing_parent`, a unique
+    /// violation (23505) is `AlreadyExists(what)`.
+    pub(crate) fn from_write(
+        err: sqlx::Error,
+        missing_parent: StoreError,
+        what: &'static str,
+    ) -> StoreError {
         if let sqlx::Error::Database(db) = &err {
-            if db.code().as_deref() == Some("23503") {
-                return missing_parent;
+            match db.code().as_deref() {
+                Some("23503") => return missing_parent,
+                Some("23505") => return StoreError::AlreadyExists(what),
+                _ => {}
             }
         }
         StoreError::Database(err)

@@ -13,7 +13,9 @@
 //!   `(group_pk, position)` index followed by at most `page_size + 1` rows, so its cost does
 //!   not grow with the group or the table.
 
+pub mod crypto;
 mod error;
+mod identity;
 mod ids;
 mod membership;
 mod records;
@@ -22,9 +24,12 @@ use livemsg_domain::{AppId, DataCenter, GroupId, GroupState};
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
+pub use crypto::Keyring;
 pub use error::StoreError;
 pub use membership::{MembershipOp, PageRequest, UserPage};
-pub use records::{AccessKey, Account, AppRecord, GroupRecord, NewApp, NewGroup};
+pub use records::{
+    AccessKey, Account, AppRecord, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
+};
 
 /// The schema migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -58,6 +63,7 @@ const LIST_DESCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_inf
 pub struct Store {
     pool: PgPool,
     super_group_threshold: i64,
+    keyring: Keyring,
 }
 
 /// The outcome of creating a group.
@@ -71,90 +77,18 @@ pub struct CreateGroupOutcome {
 
 impl Store {
     /// A store over `pool`; a group with more than `super_group_threshold` members becomes a
-    /// super group.
-    pub fn new(pool: PgPool, super_group_threshold: i64) -> Self {
+    /// super group; AccessKey secrets are sealed with `keyring`.
+    pub fn new(pool: PgPool, super_group_threshold: i64, keyring: Keyring) -> Self {
         Store {
             pool,
             super_group_threshold,
+            keyring,
         }
     }
 
     /// The pool, for health checks and shutdown.
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Creates an account with a fresh 16-digit id.
-    pub async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
-        loop {
-            let account_id = ids::account_id();
-            let inserted = sqlx::query(
-                "INSERT INTO accounts (account_id, name) VALUES ($1, $2)
-                 ON CONFLICT (account_id) DO NOTHING",
-            )
-            .bind(account_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                return Ok(Account {
-                    account_id,
-                    name: name.to_owned(),
-                });
-            }
-        }
-    }
-
-    /// Creates an enabled AccessKey pair for an account.
-    pub async fn create_access_key(&self, account_id: i64) -> Result<AccessKey, StoreError> {
-        let key = AccessKey {
-            access_key_id: ids::access_key_id(),
-            account_id,
-            secret: ids::access_key_secret(),
-            enabled: true,
-        };
-        sqlx::query(
-            "INSERT INTO access_keys (access_key_id, account_id, secret, enabled)
-             VALUES ($1, $2, $3, TRUE)",
-        )
-        .bind(&key.access_key_id)
-        .bind(account_id)
-        .bind(&key.secret)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
-        Ok(key)
-    }
-
-    /// Looks up an AccessKey by its id.
-    pub async fn resolve_access_key(&self, access_key_id: &str) -> Result<AccessKey, StoreError> {
-        sqlx::query_as::<_, AccessKey>(
-            "SELECT access_key_id, account_id, secret, enabled
-             FROM access_keys WHERE access_key_id = $1",
-        )
-        .bind(access_key_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::AccessKeyNotFound)
-    }
-
-    /// Enables or disables an AccessKey.
-    pub async fn set_access_key_enabled(
-        &self,
-        access_key_id: &str,
-        enabled: bool,
-    ) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE access_keys SET enabled = $2 WHERE access_key_id = $1")
-            .bind(access_key_id)
-            .bind(enabled)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::AccessKeyNotFound);
-        }
-        Ok(())
     }
 
     /// Creates an app with a fresh id, AppKey and AppSign.
@@ -426,7 +360,7 @@ mod tests {
     /// at most `page_size + 1` rows the seek returned.
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn the_list_query_seeks_the_position_index_instead_of_scanning(pool: PgPool) {
-        let store = Store::new(pool, DEFAULT_THRESHOLD_FOR_TESTS);
+        let store = Store::new(pool, DEFAULT_THRESHOLD_FOR_TESTS, Keyring::generate());
         let account = store.create_account("t").await.unwrap();
         let app = store
             .create_app(NewApp {

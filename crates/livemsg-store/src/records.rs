@@ -15,7 +15,7 @@ pub struct Account {
 }
 
 /// An AccessKey pair. The secret is sensitive: never log this value.
-#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AccessKey {
     /// The public half.
     pub access_key_id: String,
@@ -25,6 +25,26 @@ pub struct AccessKey {
     pub secret: String,
     /// Whether the key may be used.
     pub enabled: bool,
+    /// The RAM user owning the key; `None` for the account's root key.
+    pub user_name: Option<String>,
+}
+
+/// An AccessKey with the policy documents attached to its RAM user (none for a root key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedKey {
+    /// The key.
+    pub key: AccessKey,
+    /// The attached policy documents, already validated when they were created.
+    pub policies: Vec<String>,
+}
+
+/// A RAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamUser {
+    /// The account it belongs to.
+    pub account_id: i64,
+    /// Its name, unique in the account.
+    pub user_name: String,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -34,6 +54,7 @@ impl std::fmt::Debug for AccessKey {
             .field("account_id", &self.account_id)
             .field("secret", &"[REDACTED]")
             .field("enabled", &self.enabled)
+            .field("user_name", &self.user_name)
             .finish()
     }
 }

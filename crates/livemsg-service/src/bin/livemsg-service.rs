@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&settings.log);
     let app = Application::build(&settings)
         .await
-        .with_context(|| format!("cannot listen on {}", settings.service.listen))?;
+        .with_context(|| format!("cannot start the service on {}", settings.service.listen))?;
     tracing::info!(listen.addr = %app.local_addr(), "livemsg service listening");
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("livemsg service stopped");
