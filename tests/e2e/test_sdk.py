@@ -9,6 +9,7 @@ Three clients, as our users have them:
 import json
 import subprocess
 import time
+import uuid
 
 import pytest
 from alibabacloud_live20161101 import models as live
@@ -442,3 +443,57 @@ def test_secrets_are_stored_encrypted(stack):
     ).stdout
     assert stack.access_key_secret not in out
     assert out.strip()
+
+
+def _utc(offset_seconds):
+    import datetime
+
+    moment = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset_seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_clock_skew_and_replayed_nonces_are_refused_through_the_sdks(stack, monkeypatch):
+    from aliyunsdkcore.utils import parameter_helper
+    from alibabacloud_tea_openapi.utils import Utils
+
+    client = tea_client(stack)
+    app_id = create_app_and_group(client)
+    describe = lambda c=client: c.describe_live_message_app(
+        live.DescribeLiveMessageAppRequest(app_id=app_id))
+
+    # A client clock 14 minutes slow still works; 16 minutes slow or fast does not.
+    monkeypatch.setattr(Utils, "get_timestamp", staticmethod(lambda: _utc(-14 * 60)))
+    assert describe().body.app_id == app_id
+    for skew in (-16 * 60, 16 * 60):
+        monkeypatch.setattr(Utils, "get_timestamp", staticmethod(lambda s=skew: _utc(s)))
+        expect_client_error(describe, 400, "InvalidTimeStamp.Expired")
+    monkeypatch.setattr(Utils, "get_timestamp", staticmethod(lambda: "26/11/2026 12:00"))
+    expect_client_error(describe, 400, "InvalidTimeStamp.Format")
+    monkeypatch.undo()
+
+    # The same nonce twice: the second request is a replay, under either signing scheme.
+    for algorithm in (None, "v2"):
+        fixed = uuid.uuid4().hex
+        monkeypatch.setattr(Utils, "get_nonce", staticmethod(lambda n=fixed: n))
+        c = tea_client(stack, algorithm)
+        assert describe(c).body.app_id == app_id
+        expect_client_error(lambda: describe(c), 400, "SignatureNonceUsed")
+        monkeypatch.undo()
+
+    # The legacy SDK with a skewed clock.
+    monkeypatch.setattr(parameter_helper, "get_iso_8061_date", lambda: _utc(-3600))
+    with pytest.raises(LegacyServerException) as raised:
+        Legacy(stack).call(
+            DescribeLiveMessageGroupRequest.DescribeLiveMessageGroupRequest(),
+            AppId=app_id, GroupId="room1",
+        )
+    assert raised.value.get_error_code() == "InvalidTimeStamp.Expired"
+
+
+def test_unsupported_signature_algorithms_are_named(stack):
+    client = tea_client(stack, algorithm="ACS3-HMAC-SM3")
+    err = expect_client_error(
+        lambda: client.create_live_message_app(live.CreateLiveMessageAppRequest(app_name="demo")),
+        400, "InvalidSignatureMethod",
+    )
+    assert "ACS3-HMAC-SM3" in err.message

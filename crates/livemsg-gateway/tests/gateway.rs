@@ -700,6 +700,10 @@ async fn four_hundred_calls_through_two_gateways_admit_exactly_the_limit(pool: P
     let mut settings = GatewaySettings::default();
     settings.ratelimit.key_prefix = unique_prefix();
     settings.ratelimit.window_ms = 60_000;
+    // This test is about the shared Redis window; under a loaded test run Redis may answer
+    // slower than the production 50 ms, which would (rightly) hand decisions to the
+    // per-instance fallback.
+    settings.ratelimit.timeout_ms = 5_000;
     let first = gateway_with(s.service.clone(), settings.clone()).await;
     let second = gateway_with(s.service.clone(), settings).await;
 
@@ -1018,7 +1022,10 @@ async fn a_nonce_is_accepted_once_and_only_after_a_valid_signature(pool: PgPool)
 
     // Across gateway instances too: two gateways sharing one nonce prefix.
     let mut shared = GatewaySettings::default();
-    shared.gateway.nonce_key_prefix = "livemsg:nonce".into();
+    shared.gateway.nonce_key_prefix = unique_prefix();
+    // Shared only through Redis: give a loaded test run time to answer rather than fall back
+    // to each instance's memory.
+    shared.ratelimit.timeout_ms = 5_000;
     let mut first = s.clone();
     first.gateway = gateway_with(s.service.clone(), shared.clone()).await;
     let mut second = s.clone();
@@ -1154,4 +1161,119 @@ async fn no_spelling_of_a_parameter_slips_past_authorization(pool: PgPool) {
         .contains(&b["Code"].as_str().unwrap()),
         "{b}"
     );
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn random_and_tampered_requests_never_authenticate_nor_crash_the_gateway(pool: PgPool) {
+    use rand::{Rng, SeedableRng};
+    let s = start(pool, 2_000).await;
+    let app = s.create_app().await;
+    let seed: u64 = rand::rng().random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let junk = |rng: &mut rand::rngs::StdRng, len: usize| -> String {
+        (0..rng.random_range(0..len))
+            .map(|_| char::from(rng.random_range(0x20u8..0x7f)))
+            .collect()
+    };
+    for round in 0..300 {
+        let date = now();
+        let n = nonce();
+        let query = [("AppId", app.as_str())];
+        let mut headers = v3_headers(
+            &V3Request {
+                method: "POST",
+                host: &s.gateway,
+                action: "DescribeLiveMessageApp",
+                query: &query,
+                body: b"",
+                date: &date,
+                nonce: &n,
+            },
+            &s.key_id,
+            &s.secret,
+        );
+        // reqwest sets Host itself; every mutation below must change what is sent.
+        headers.retain(|(name, _)| name != "host");
+        let mut url_query = format!("AppId={app}");
+        let mut method = reqwest::Method::POST;
+        let mut body: Vec<u8> = Vec::new();
+        // Spoil the request in one of several ways; none of them may pass.
+        match rng.random_range(0..7) {
+            0 => {
+                let i = rng.random_range(0..headers.len());
+                let value = &mut headers[i].1;
+                let at = rng.random_range(0..value.len());
+                let other = if &value[at..at + 1] == "Z" { "Y" } else { "Z" };
+                value.replace_range(at..at + 1, other);
+            }
+            1 => {
+                let i = rng.random_range(0..headers.len());
+                headers.remove(i);
+            }
+            2 => url_query = format!("{url_query}&{}={}", junk(&mut rng, 8), junk(&mut rng, 16)),
+            3 => {
+                body = (0..rng.random_range(1..64)).map(|_| rng.random()).collect();
+                if rng.random_bool(0.5) {
+                    headers.push((
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
+                }
+            }
+            4 => {
+                let auth = headers
+                    .iter_mut()
+                    .find(|(n, _)| n == "authorization")
+                    .unwrap();
+                auth.1 = format!("ACS3-HMAC-SHA256 {}", junk(&mut rng, 120));
+            }
+            5 => {
+                method = [
+                    reqwest::Method::GET,
+                    reqwest::Method::PUT,
+                    reqwest::Method::DELETE,
+                ][rng.random_range(0..3)]
+                .clone();
+            }
+            _ => {
+                headers.clear();
+                url_query = (0..rng.random_range(0..6))
+                    .map(|_| format!("{}={}", junk(&mut rng, 10), junk(&mut rng, 20)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+            }
+        }
+        let url_query: String = url_query
+            .chars()
+            .map(|c| if c == ' ' || c == '#' { '+' } else { c })
+            .collect();
+        let mut request = s
+            .http
+            .request(method, format!("http://{}/?{url_query}", s.gateway))
+            .body(body);
+        for (name, value) in headers {
+            if name != "host" {
+                request = request.header(name, value);
+            }
+        }
+        let Ok(request) = request.build() else {
+            continue;
+        };
+        let response = s.http.execute(request).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(
+            (400..500).contains(&status),
+            "seed {seed} round {round}: status {status}: {text}"
+        );
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("seed {seed} round {round}: not JSON: {text}"));
+        assert!(
+            body["Code"].is_string(),
+            "seed {seed} round {round}: {body}"
+        );
+    }
+    // Still serving.
+    let (status, _) = s.call("DescribeLiveMessageApp", &[("AppId", &app)]).await;
+    assert_eq!(status, 200);
 }
