@@ -8,6 +8,7 @@ Postgres must be reachable; nothing here skips when it is not.
 """
 
 import base64
+import collections
 import json
 import os
 import pathlib
@@ -18,6 +19,7 @@ import tempfile
 import time
 import uuid
 
+import grpc
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -26,6 +28,7 @@ PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("PGPORT", "5432")
 PG_USER = os.environ.get("PGUSER", "postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+INTERNAL_TOKEN = uuid.uuid4().hex
 
 
 def _binary(name):
@@ -69,7 +72,7 @@ class Process:
             [_binary(name)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
         )
 
-    def wait_for_address(self, timeout=30):
+    def wait_for_address(self, field="listen.addr", timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.log_path.read_text().splitlines():
@@ -77,8 +80,8 @@ class Process:
                     event = json.loads(line)
                 except ValueError:
                     continue
-                if "listen.addr" in event:
-                    return event["listen.addr"]
+                if field in event:
+                    return event[field]
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.log_path.read_text()}")
             time.sleep(0.05)
@@ -99,6 +102,22 @@ class Process:
 
     def lines(self):
         return self.log_path.read_text().splitlines()
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor):
+    """Adds the internal token to every gRPC call, as a connection tier must."""
+
+    Details = collections.namedtuple(
+        "Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"))
+
+    def __init__(self, token):
+        self.metadata = [("authorization", f"Bearer {token}")]
+
+    def intercept_unary_unary(self, continuation, details, request):
+        merged = self.Details(details.method, details.timeout,
+                              list(details.metadata or []) + self.metadata,
+                              details.credentials, details.wait_for_ready, details.compression)
+        return continuation(merged, request)
 
 
 class Stack:
@@ -129,10 +148,10 @@ class Stack:
 
     # gRPC, as the connection tier calls it.
     def membership(self):
-        import grpc
         from livemsg.membership.v1 import membership_pb2_grpc
 
-        channel = grpc.insecure_channel(self.grpc_addr)
+        channel = grpc.intercept_channel(
+            grpc.insecure_channel(self.grpc_addr), _BearerToken(INTERNAL_TOKEN))
         return membership_pb2_grpc.MembershipServiceStub(channel)
 
     def join(self, app_id, group_id, users, info=lambda u: f"info-{u}"):
@@ -191,6 +210,9 @@ def make_stack(tmp_path):
             "LIVEMSG__RATELIMIT__KEY_PREFIX": f"e2e:{uuid.uuid4().hex}",
             "LIVEMSG__GATEWAY__NONCE_KEY_PREFIX": f"e2e-nonce:{uuid.uuid4().hex}",
             "LIVEMSG__GATEWAY__AUTH_CACHE_TTL_MS": "300",
+            "LIVEMSG__SERVICE__METRICS_LISTEN": "127.0.0.1:0",
+            "LIVEMSG__GATEWAY__METRICS_LISTEN": "127.0.0.1:0",
+            "LIVEMSG__INTERNAL__TOKEN": INTERNAL_TOKEN,
             "LIVEMSG__SECRETS__ACTIVE_KEY": "e2e",
             "LIVEMSG__SECRETS__KEYS__E2E": base64.b64encode(os.urandom(32)).decode(),
         })

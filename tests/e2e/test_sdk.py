@@ -497,3 +497,57 @@ def test_unsupported_signature_algorithms_are_named(stack):
         400, "InvalidSignatureMethod",
     )
     assert "ACS3-HMAC-SM3" in err.message
+
+
+def test_sigterm_under_load_fails_no_request(make_stack):
+    import signal
+    import threading
+    import urllib.error
+    import urllib.request
+
+    stack = make_stack(gateway__shutdown_delay_ms=1500, ratelimit__per_second=1000000)
+    app_id = create_app_and_group(tea_client(stack))
+    stop = threading.Event()
+    results = {"ok": 0, "after_sigterm": 0, "failed": []}
+    lock = threading.Lock()
+    terminated = threading.Event()
+
+    def load():
+        client = tea_client(stack)
+        while not stop.is_set():
+            try:
+                client.describe_live_message_app(live.DescribeLiveMessageAppRequest(app_id=app_id))
+                with lock:
+                    results["ok"] += 1
+                    if terminated.is_set():
+                        results["after_sigterm"] += 1
+            except Exception as err:  # any failure is what this test is looking for
+                with lock:
+                    results["failed"].append(repr(err))
+
+    def balancer():
+        """Stops sending once /readyz says so, as a load balancer would."""
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{stack.endpoint}/readyz", timeout=2)
+            except (urllib.error.HTTPError, urllib.error.URLError):
+                stop.set()
+                return
+            time.sleep(0.05)
+
+    workers = [threading.Thread(target=load) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    watcher = threading.Thread(target=balancer)
+    watcher.start()
+    time.sleep(1.0)
+    stack.gateway.proc.send_signal(signal.SIGTERM)
+    terminated.set()
+    watcher.join(timeout=10)
+    for worker in workers:
+        worker.join(timeout=10)
+    assert stack.gateway.proc.wait(timeout=30) == 0
+    assert results["failed"] == []
+    assert results["ok"] > 50
+    assert results["after_sigterm"] > 0, "requests kept being served while draining"
+    assert any("draining" in line for line in stack.gateway.lines())

@@ -8,8 +8,8 @@ use livemsg_proto::api::v1::{
     ListGroupUsersRequest,
 };
 use livemsg_proto::common::v1::GroupState;
+use livemsg_proto::AuthenticatedChannel;
 use serde_json::{json, Map, Value};
-use tonic::transport::Channel;
 
 use crate::actions::Action;
 use crate::params::Params;
@@ -57,7 +57,7 @@ fn app_fields(app: &App) -> Value {
 
 /// Runs `action` for the caller's account.
 pub async fn execute(
-    api: &mut ApiServiceClient<Channel>,
+    api: &mut ApiServiceClient<AuthenticatedChannel>,
     action: Action,
     account_id: i64,
     params: &Params,

@@ -21,6 +21,7 @@ pub mod signing;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,14 +29,17 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
+use livemsg_proto::{AuthenticatedChannel, BearerToken};
 use livemsg_ratelimit::{Decision, RateLimiter};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::actions::{Action, API_VERSION};
 use crate::auth::{Envelope, SignedParts};
@@ -51,7 +55,9 @@ pub use crate::settings::GatewaySettings;
 struct Shared {
     principals: Principals,
     replay: ReplayGuard,
-    api: ApiServiceClient<Channel>,
+    api: ApiServiceClient<AuthenticatedChannel>,
+    health: HealthClient<Channel>,
+    draining: AtomicBool,
     errors: ErrorContext,
     limiter: RateLimiter,
     max_body_bytes: usize,
@@ -63,7 +69,11 @@ struct Shared {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: TcpListener,
     router: Router,
+    shared: Arc<Shared>,
+    shutdown_delay: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -76,9 +86,10 @@ impl Application {
             .tcp_nodelay(true)
             .connect_lazy();
         let skew = Duration::from_secs(http.max_clock_skew_secs.max(1) as u64);
+        let token = BearerToken::new(settings.internal.token.expose_secret())?;
         let shared = Arc::new(Shared {
             principals: Principals::new(
-                AuthServiceClient::new(channel.clone()),
+                AuthServiceClient::with_interceptor(channel.clone(), token.clone()),
                 Duration::from_millis(http.auth_cache_ttl_ms),
             ),
             replay: ReplayGuard::new(
@@ -87,7 +98,9 @@ impl Application {
                 2 * skew,
                 Duration::from_millis(settings.ratelimit.timeout_ms),
             )?,
-            api: ApiServiceClient::new(channel),
+            api: ApiServiceClient::with_interceptor(channel.clone(), token),
+            health: HealthClient::new(channel),
+            draining: AtomicBool::new(false),
             errors: ErrorContext {
                 host_id: http.host_id.clone(),
                 recommend_url: http.recommend_url.clone(),
@@ -99,10 +112,20 @@ impl Application {
         });
         let router = Router::new()
             .route("/", any(rpc))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
             .fallback(not_found)
-            .with_state(shared);
+            .with_state(shared.clone());
         let listener = TcpListener::bind(&http.listen).await?;
-        Ok(Application { listener, router })
+        let metrics_listener = TcpListener::bind(&http.metrics_listen).await?;
+        Ok(Application {
+            listener,
+            metrics_listener,
+            router,
+            shared,
+            shutdown_delay: Duration::from_millis(http.shutdown_delay_ms),
+            shutdown_grace: Duration::from_millis(http.shutdown_grace_ms),
+        })
     }
 
     /// The address the listener is bound to.
@@ -112,19 +135,86 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// The address of the metrics listener.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` resolves. Then `/readyz` answers 503 while requests are still
+    /// served for the shutdown delay (load balancers stop sending), then the listener closes and
+    /// in-flight requests get the grace period to finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let metrics = axum::serve(self.metrics_listener, livemsg_runtime::telemetry::router());
+        let metrics = tokio::spawn(async move {
+            if let Err(err) = metrics.await {
+                tracing::error!(error = %err, "metrics listener failed");
+            }
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        let mut server = tokio::spawn(async move { server.await });
+        let result = tokio::select! {
+            finished = &mut server => finished,
+            () = shutdown => {
+                self.shared.draining.store(true, Ordering::Release);
+                tracing::info!(delay_ms = self.shutdown_delay.as_millis() as u64, "draining");
+                tokio::time::sleep(self.shutdown_delay).await;
+                let _ = stop.send(());
+                match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+                    Ok(finished) => finished,
+                    Err(_) => {
+                        tracing::warn!("grace period over: abandoning requests still in flight");
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
+        metrics.abort();
+        result.unwrap_or_else(|join| Err(std::io::Error::other(join)))
     }
+}
+
+/// Ready when not draining, the service reports SERVING and Redis answers.
+async fn ready(State(shared): State<Arc<Shared>>) -> (axum::http::StatusCode, &'static str) {
+    use axum::http::StatusCode;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    if shared.draining.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
+    let check = tokio::time::timeout(
+        Duration::from_secs(2),
+        shared
+            .health
+            .clone()
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            }),
+    )
+    .await;
+    let serving = matches!(check, Ok(Ok(r)) if r.get_ref().status() == ServingStatus::Serving);
+    if !serving {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is not serving",
+        );
+    }
+    if !shared.replay.redis_answers().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "redis does not answer");
+    }
+    (StatusCode::OK, "ready")
 }
 
 async fn not_found(State(shared): State<Arc<Shared>>) -> Response {
@@ -151,6 +241,22 @@ async fn rpc(
             shared.errors.response(&request_id, &err)
         }
     };
+    let code = if outcome.code.is_empty() {
+        "OK".to_owned()
+    } else {
+        outcome.code.clone()
+    };
+    metrics::counter!(
+        "livemsg_gateway_requests_total",
+        "action" => outcome.action.clone(),
+        "code" => code,
+    )
+    .increment(1);
+    metrics::histogram!(
+        "livemsg_gateway_request_duration_seconds",
+        "action" => outcome.action.clone(),
+    )
+    .record(started.elapsed().as_secs_f64());
     tracing::info!(
         request.id = %request_id,
         action = %outcome.action,
@@ -244,7 +350,6 @@ async fn process(
         body: &body,
     };
     let envelope = Envelope::read(&signed)?;
-    outcome.action.clone_from(&envelope.action);
     outcome.access_key_id.clone_from(&envelope.access_key_id);
     if envelope.version != API_VERSION {
         return Err(ApiError::new(
@@ -256,6 +361,8 @@ async fn process(
         ));
     }
     let action = Action::resolve(&envelope.action)?;
+    // Only known actions become metric labels, so callers cannot grow the label set.
+    outcome.action = action.name().to_owned();
 
     // Authenticate: time, key, signature, then the nonce (only a correctly signed request
     // may use up a nonce).

@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.gateway.listen))?;
     tracing::info!(
         listen.addr = %app.local_addr(),
+        metrics.addr = %app.metrics_addr(),
         service.url = %settings.gateway.service_url,
         "livemsg gateway listening"
     );

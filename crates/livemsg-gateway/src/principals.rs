@@ -13,7 +13,7 @@ use livemsg_domain::policy::Policy;
 use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
 use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
-use tonic::transport::Channel;
+use livemsg_proto::AuthenticatedChannel;
 
 /// A resolved AccessKey.
 pub struct Principal {
@@ -50,13 +50,13 @@ impl std::fmt::Debug for Principal {
 /// Resolves AccessKeys, with a time-bounded cache.
 #[derive(Debug, Clone)]
 pub struct Principals {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<AuthenticatedChannel>,
     cache: moka::sync::Cache<String, Option<Arc<Principal>>>,
 }
 
 impl Principals {
     /// Resolves through `client`, keeping answers for `ttl`.
-    pub fn new(client: AuthServiceClient<Channel>, ttl: Duration) -> Self {
+    pub fn new(client: AuthServiceClient<AuthenticatedChannel>, ttl: Duration) -> Self {
         Principals {
             client,
             cache: moka::sync::Cache::builder()

@@ -65,6 +65,7 @@ impl ReplayGuard {
             Ok(Ok(fresh)) => {
                 if self.degraded.swap(false, Ordering::AcqRel) {
                     tracing::info!("redis answers again: nonces are shared again");
+                    metrics::gauge!("livemsg_nonce_fallback").set(0.0);
                 }
                 fresh
             }
@@ -75,6 +76,7 @@ impl ReplayGuard {
                         _ => format!("no answer within {:?}", self.timeout),
                     };
                     tracing::warn!(%error, "redis unavailable: nonces checked in process");
+                    metrics::gauge!("livemsg_nonce_fallback").set(1.0);
                 }
                 self.local.entry(key).or_insert(()).is_fresh()
             }
@@ -86,8 +88,19 @@ impl ReplayGuard {
         }
     }
 
-    async fn remember(&self, key: &str) -> Result<bool, redis::RedisError> {
-        let mut connection = self
+    /// Whether Redis answers a PING within the timeout (for `/readyz`).
+    pub async fn redis_answers(&self) -> bool {
+        let ping = async {
+            let mut connection = self.connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(_)))
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        Ok(self
             .connection
             .get_or_try_init(|| async {
                 let config = redis::aio::ConnectionManagerConfig::new()
@@ -97,7 +110,11 @@ impl ReplayGuard {
                 self.client.get_connection_manager_with_config(config).await
             })
             .await?
-            .clone();
+            .clone())
+    }
+
+    async fn remember(&self, key: &str) -> Result<bool, redis::RedisError> {
+        let mut connection = self.connection().await?;
         let set: Option<String> = redis::cmd("SET")
             .arg(key)
             .arg(1)

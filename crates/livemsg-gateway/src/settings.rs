@@ -13,6 +13,8 @@ pub struct GatewaySettings {
     pub gateway: HttpSettings,
     /// `[ratelimit]`
     pub ratelimit: livemsg_ratelimit::RateLimitSettings,
+    /// `[internal]`: the token sent with every call to the service.
+    pub internal: livemsg_runtime::InternalSettings,
 }
 
 /// The HTTP side and the way to the service (`[gateway]`).
@@ -43,6 +45,13 @@ pub struct HttpSettings {
     /// Take the caller's address from `X-Forwarded-For` and TLS from `X-Forwarded-Proto`
     /// (only behind a proxy that sets them; otherwise callers could forge their address).
     pub trust_forwarded_headers: bool,
+    /// Where `/metrics` is served (kept off the public port).
+    pub metrics_listen: String,
+    /// On SIGTERM, how long to keep serving while `/readyz` answers 503, so that load
+    /// balancers stop sending first.
+    pub shutdown_delay_ms: u64,
+    /// Then, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +68,9 @@ impl Default for HttpSettings {
             auth_cache_ttl_ms: 5_000,
             nonce_key_prefix: "livemsg:nonce".to_owned(),
             trust_forwarded_headers: false,
+            metrics_listen: "127.0.0.1:9101".to_owned(),
+            shutdown_delay_ms: 0,
+            shutdown_grace_ms: 25_000,
         }
     }
 }

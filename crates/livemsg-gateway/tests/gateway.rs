@@ -37,8 +37,13 @@ async fn gateway_for(service_url: String) -> String {
     gateway_with(service_url, settings).await
 }
 
+/// The internal token the test service requires and the test gateways send.
+const TOKEN: &str = "internal-test-token";
+
 async fn gateway_with(service_url: String, mut settings: GatewaySettings) -> String {
     settings.gateway.listen = "127.0.0.1:0".into();
+    settings.gateway.metrics_listen = "127.0.0.1:0".into();
+    settings.internal.token = TOKEN.into();
     settings.gateway.service_url = service_url;
     settings.gateway.service_timeout_ms = 5_000;
     let gateway = Gateway::build(&settings).await.unwrap();
@@ -50,6 +55,8 @@ async fn gateway_with(service_url: String, mut settings: GatewaySettings) -> Str
 async fn start(pool: PgPool, threshold: i64) -> Stack {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".into();
+    settings.service.metrics_listen = "127.0.0.1:0".into();
+    settings.internal.token = TOKEN.into();
     settings.groups.super_group_threshold = threshold;
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());
@@ -169,17 +176,23 @@ impl Stack {
                 user_id,
             })
             .collect();
-        let results = MembershipServiceClient::connect(self.service.clone())
-            .await
+        let channel = tonic::transport::Channel::from_shared(self.service.clone())
             .unwrap()
-            .batch_update_membership(BatchUpdateMembershipRequest {
-                app_id: app_id.into(),
-                items,
-            })
+            .connect()
             .await
-            .unwrap()
-            .into_inner()
-            .results;
+            .unwrap();
+        let results = MembershipServiceClient::with_interceptor(
+            channel,
+            livemsg_proto::BearerToken::new(TOKEN).unwrap(),
+        )
+        .batch_update_membership(BatchUpdateMembershipRequest {
+            app_id: app_id.into(),
+            items,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
         assert!(results.iter().all(|r| r.error_code.is_empty()));
     }
 }
@@ -1276,4 +1289,73 @@ async fn random_and_tampered_requests_never_authenticate_nor_crash_the_gateway(p
     // Still serving.
     let (status, _) = s.call("DescribeLiveMessageApp", &[("AppId", &app)]).await;
     assert_eq!(status, 200);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let mut settings = GatewaySettings::default();
+    settings.gateway.listen = "127.0.0.1:0".into();
+    settings.gateway.metrics_listen = "127.0.0.1:0".into();
+    settings.gateway.service_url = s.service.clone();
+    settings.gateway.shutdown_delay_ms = 400;
+    settings.internal.token = TOKEN.into();
+    let gateway = Gateway::build(&settings).await.unwrap();
+    let (addr, metrics_addr) = (gateway.local_addr(), gateway.metrics_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let mut g = s.clone();
+    g.gateway = addr.to_string();
+    let get = |path: String| g.http.get(path).send();
+
+    assert_eq!(
+        get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(format!("http://{addr}/readyz")).await.unwrap().status(),
+        200
+    );
+    g.create_app().await;
+    let (st, _) = g.call("DescribeRegions", &[]).await;
+    assert_eq!(st, 404);
+    let metrics = get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"livemsg_gateway_requests_total{action="CreateLiveMessageApp",code="OK"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"code="InvalidAction.NotFound""#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("livemsg_gateway_request_duration_seconds_bucket"));
+    assert!(
+        metrics.contains(r#"livemsg_ratelimit_decisions_total{decision="allowed",mode="redis"}"#)
+    );
+
+    // SIGTERM: not ready at once, still serving through the delay, then stopped.
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        get(format!("http://{addr}/readyz")).await.unwrap().status(),
+        503
+    );
+    let (st, _) = g.call("CreateLiveMessageApp", &[]).await;
+    assert_eq!(st, 200, "requests are served while draining");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the gateway stops after its delay")
+        .unwrap()
+        .unwrap();
 }

@@ -53,6 +53,48 @@ pub mod admin {
 /// The encoded file descriptors of every proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("livemsg_descriptor");
 
+/// Adds the internal bearer token to every call a client makes (`authorization: Bearer ...`):
+/// the service refuses internal calls without it.
+#[derive(Clone)]
+pub struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([REDACTED])")
+    }
+}
+
+impl BearerToken {
+    /// Sends `token`; an empty token sends nothing (for a service that allows that).
+    pub fn new(token: &str) -> Result<Self, tonic::metadata::errors::InvalidMetadataValue> {
+        if token.is_empty() {
+            return Ok(BearerToken(None));
+        }
+        let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+            format!("Bearer {token}").parse()?;
+        value.set_sensitive(true);
+        Ok(BearerToken(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel to the service that carries the internal token.
+pub type AuthenticatedChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>;
+
 /// The metadata key that carries the Alibaba error code across gRPC.
 pub const ERROR_CODE_METADATA: &str = "x-livemsg-code";
 

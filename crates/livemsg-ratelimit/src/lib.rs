@@ -107,19 +107,40 @@ impl RateLimiter {
         }
         let key = Key { account_id, action };
         let limit = self.settings.limit_for(account_id, action);
+        let decision = self.decide(&key, limit).await;
+        let (mode, verdict) = (
+            match self.mode() {
+                Mode::Redis => "redis",
+                Mode::Fallback => "fallback",
+            },
+            if decision.is_allowed() {
+                "allowed"
+            } else {
+                "limited"
+            },
+        );
+        metrics::counter!("livemsg_ratelimit_decisions_total", "decision" => verdict, "mode" => mode)
+            .increment(1);
+        decision
+    }
+
+    async fn decide(&self, key: &Key<'_>, limit: Limit) -> Decision {
         if self.falling_back.load(Ordering::Acquire) && !self.probe_due() {
-            return self.local_check(&key, limit);
+            return self.local_check(key, limit);
         }
-        match self.redis.check(&key, limit).await {
+        match self.redis.check(key, limit).await {
             Ok(decision) => {
                 if self.falling_back.swap(false, Ordering::AcqRel) {
                     tracing::info!("redis answers again: rate limits are shared again");
+                    metrics::gauge!("livemsg_ratelimit_fallback").set(0.0);
                 }
                 decision
             }
             Err(err) => {
                 if !self.falling_back.swap(true, Ordering::AcqRel) {
                     self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("livemsg_ratelimit_fallbacks_total").increment(1);
+                    metrics::gauge!("livemsg_ratelimit_fallback").set(1.0);
                     tracing::warn!(
                         error = %err,
                         instances = self.settings.gateway_instances,
@@ -127,7 +148,7 @@ impl RateLimiter {
                     );
                 }
                 self.schedule_probe();
-                self.local_check(&key, limit)
+                self.local_check(key, limit)
             }
         }
     }

@@ -11,6 +11,9 @@
 //! The directory is `LIVEMSG_CONFIG_DIR` (default `config`); missing files are skipped, so a
 //! binary runs from environment variables alone, as in a container.
 
+pub mod telemetry;
+
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -93,6 +96,28 @@ impl Default for LogSettings {
         LogSettings {
             format: LogFormat::Text,
             filter: "info".to_owned(),
+        }
+    }
+}
+
+/// How internal gRPC calls authenticate (`[internal]`), read by the service (to check) and the
+/// gateway (to send).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InternalSettings {
+    /// The shared bearer token every internal call carries (`authorization: Bearer ...`).
+    /// A secret: set `LIVEMSG__INTERNAL__TOKEN` in the environment.
+    pub token: SecretString,
+    /// Service only: accept internal calls without a token. For a laptop; the service refuses
+    /// to start without a token unless this is set.
+    pub allow_unauthenticated: bool,
+}
+
+impl Default for InternalSettings {
+    fn default() -> Self {
+        InternalSettings {
+            token: SecretString::from(""),
+            allow_unauthenticated: false,
         }
     }
 }

@@ -11,16 +11,20 @@ mod api;
 mod auth;
 mod errors;
 mod membership;
+mod observe;
 pub mod settings;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use livemsg_proto::admin::v1::admin_service_server::AdminServiceServer;
 use livemsg_proto::api::v1::api_service_server::ApiServiceServer;
 use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
 use livemsg_store::Store;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -33,6 +37,9 @@ pub use settings::ServiceSettings;
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// No internal token is configured, and unauthenticated calls are not allowed.
+    #[error("set internal.token (LIVEMSG__INTERNAL__TOKEN), or internal.allow_unauthenticated for local development")]
+    NoInternalToken,
     /// The secrets keyring is not configured correctly.
     #[error(transparent)]
     Keyring(#[from] livemsg_store::crypto::KeyringError),
@@ -45,8 +52,44 @@ pub enum BuildError {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    http_listener: TcpListener,
     store: Store,
     allow_private_urls: bool,
+    token_check: TokenCheck,
+    shutdown_delay: std::time::Duration,
+    shutdown_grace: std::time::Duration,
+}
+
+/// Checks the internal bearer token of every call to the livemsg services (health checks and
+/// reflection stay open, for probes and tooling).
+#[derive(Clone)]
+struct TokenCheck(Option<Vec<u8>>);
+
+impl std::fmt::Debug for TokenCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCheck([REDACTED])")
+    }
+}
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        use subtle::ConstantTimeEq;
+        let Some(expected) = &self.0 else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if bool::from(given.ct_eq(expected)) {
+            Ok(request)
+        } else {
+            Err(tonic::Status::unauthenticated(
+                "internal calls need the service's bearer token",
+            ))
+        }
+    }
 }
 
 impl Application {
@@ -61,41 +104,174 @@ impl Application {
         pool: sqlx::PgPool,
     ) -> Result<Self, BuildError> {
         let keyring = settings.secrets.keyring()?;
+        let token = settings.internal.token.expose_secret();
+        let token_check = match (token.is_empty(), settings.internal.allow_unauthenticated) {
+            (false, _) => TokenCheck(Some(format!("Bearer {token}").into_bytes())),
+            (true, true) => {
+                tracing::warn!("internal gRPC calls are accepted without a token");
+                TokenCheck(None)
+            }
+            (true, false) => return Err(BuildError::NoInternalToken),
+        };
         let listener = TcpListener::bind(&settings.service.listen).await?;
+        let http_listener = TcpListener::bind(&settings.service.metrics_listen).await?;
         Ok(Application {
             listener,
+            http_listener,
             store: Store::new(pool, settings.groups.super_group_threshold, keyring),
             allow_private_urls: settings.callbacks.allow_private_urls,
+            token_check,
+            shutdown_delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
+            shutdown_grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
         })
     }
 
-    /// The address the listener is bound to.
+    /// The address the gRPC listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight calls finish and
-    /// closes the database pool.
+    /// The address of the HTTP side listener (`/metrics`, `/healthz`, `/readyz`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` resolves. Then it reports NOT_SERVING (gRPC health and
+    /// `/readyz`) while still serving for the shutdown delay, so load balancers stop sending;
+    /// then stops accepting and lets in-flight calls finish within the grace period; then closes
+    /// the database pool.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let pool = self.store.pool().clone();
-        let result = tonic::transport::Server::builder()
-            .add_service(AuthServiceServer::new(AuthApi::new(self.store.clone())))
-            .add_service(ApiServiceServer::new(PublicApi::new(
-                self.store.clone(),
-                self.allow_private_urls,
-            )))
-            .add_service(MembershipServiceServer::new(MembershipApi::new(
-                self.store.clone(),
-            )))
-            .add_service(AdminServiceServer::new(AdminApi::new(self.store)))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await;
+        let draining = Arc::new(AtomicBool::new(false));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
+        let http = axum::serve(
+            self.http_listener,
+            observe::http_router(pool.clone(), draining.clone()),
+        );
+        let http = tokio::spawn(async move {
+            if let Err(err) = http.await {
+                tracing::error!(error = %err, "metrics listener failed");
+            }
+        });
+        // Both reflection versions: grpcurl and most tools ask v1, older ones v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(livemsg_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
+            .build_v1()
+            .expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .expect("the embedded descriptor sets are valid");
+        let check = self.token_check;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .layer(observe::GrpcMetricsLayer)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AuthServiceServer::with_interceptor(
+                AuthApi::new(self.store.clone()),
+                check.clone(),
+            ))
+            .add_service(ApiServiceServer::with_interceptor(
+                PublicApi::new(self.store.clone(), self.allow_private_urls),
+                check.clone(),
+            ))
+            .add_service(MembershipServiceServer::with_interceptor(
+                MembershipApi::new(self.store.clone()),
+                check.clone(),
+            ))
+            .add_service(AdminServiceServer::with_interceptor(
+                AdminApi::new(self.store),
+                check,
+            ))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                let _ = stopped.await;
+            });
+        let mut server = tokio::spawn(server);
+
+        let result = tokio::select! {
+            finished = &mut server => finished,
+            () = shutdown => {
+                probe.abort();
+                draining.store(true, Ordering::Release);
+                set_health(&health, tonic_health::ServingStatus::NotServing).await;
+                tracing::info!(delay_ms = self.shutdown_delay.as_millis() as u64, "draining");
+                tokio::time::sleep(self.shutdown_delay).await;
+                let _ = stop.send(());
+                match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+                    Ok(finished) => finished,
+                    Err(_) => {
+                        tracing::warn!("grace period over: abandoning calls still in flight");
+                        server.abort();
+                        Ok(Ok(()))
+                    }
+                }
+            }
+        };
+        probe.abort();
+        http.abort();
         pool.close().await;
-        result
+        result.unwrap_or_else(|join| {
+            tracing::error!(error = %join, "grpc server task failed");
+            Ok(())
+        })
+    }
+}
+
+/// Keeps `grpc.health.v1` truthful: SERVING while Postgres answers, NOT_SERVING while it does
+/// not, checked every two seconds.
+async fn report_health(health: tonic_health::server::HealthReporter, pool: sqlx::PgPool) {
+    use tonic_health::ServingStatus;
+    let mut last = None;
+    loop {
+        let ok = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        let status = if ok {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(ok) {
+            if !ok {
+                tracing::warn!("postgres does not answer: reporting NOT_SERVING");
+            }
+            set_health(&health, status).await;
+            last = Some(ok);
+        }
+        metrics::gauge!("livemsg_db_pool_connections").set(pool.size() as f64);
+        metrics::gauge!("livemsg_db_pool_idle_connections").set(pool.num_idle() as f64);
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// Sets the health of the whole server ("") and of each livemsg service.
+async fn set_health(
+    health: &tonic_health::server::HealthReporter,
+    status: tonic_health::ServingStatus,
+) {
+    for name in [
+        "",
+        "livemsg.auth.v1.AuthService",
+        "livemsg.api.v1.ApiService",
+        "livemsg.membership.v1.MembershipService",
+        "livemsg.admin.v1.AdminService",
+    ] {
+        health.set_service_status(name, status).await;
     }
 }

@@ -21,6 +21,8 @@ pub struct ServiceSettings {
     pub callbacks: CallbackSettings,
     /// `[secrets]`
     pub secrets: SecretsSettings,
+    /// `[internal]`
+    pub internal: livemsg_runtime::InternalSettings,
 }
 
 /// The keys that seal AccessKey secrets at rest (`[secrets]`). Every key is a secret: set
@@ -123,12 +125,22 @@ impl DatabaseSettings {
 pub struct GrpcSettings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served over HTTP.
+    pub metrics_listen: String,
+    /// On SIGTERM, how long to keep serving while reporting NOT_SERVING, so that load
+    /// balancers stop sending first.
+    pub shutdown_delay_ms: u64,
+    /// Then, how long in-flight calls may take to finish.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for GrpcSettings {
     fn default() -> Self {
         GrpcSettings {
             listen: "127.0.0.1:50051".to_owned(),
+            metrics_listen: "127.0.0.1:9102".to_owned(),
+            shutdown_delay_ms: 0,
+            shutdown_grace_ms: 25_000,
         }
     }
 }

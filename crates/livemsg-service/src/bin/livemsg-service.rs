@@ -13,7 +13,11 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(&settings)
         .await
         .with_context(|| format!("cannot start the service on {}", settings.service.listen))?;
-    tracing::info!(listen.addr = %app.local_addr(), "livemsg service listening");
+    tracing::info!(
+        listen.addr = %app.local_addr(),
+        metrics.addr = %app.http_addr(),
+        "livemsg service listening"
+    );
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("livemsg service stopped");
     Ok(())
