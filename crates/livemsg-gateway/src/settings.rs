@@ -1,10 +1,10 @@
 //! The gateway's settings, read through [`livemsg_runtime::ConfigSource`].
 
 use livemsg_runtime::LogSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything the gateway reads.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct GatewaySettings {
     /// `[log]`
@@ -18,8 +18,8 @@ pub struct GatewaySettings {
 }
 
 /// The HTTP side and the way to the service (`[gateway]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     /// `host:port` to listen on; port 0 picks a free port.
     pub listen: String,

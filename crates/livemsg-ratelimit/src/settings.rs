@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Limit;
 
 /// The limiter's settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Turn limiting off entirely (for a trusted single tenant).
     pub enabled: bool,
     /// The Redis all gateway instances share; may carry a password, so it is a secret.
+    #[serde(serialize_with = "redacted")]
     pub redis_url: SecretString,
     /// Prefix of every key the limiter writes.
     pub key_prefix: String,
@@ -36,8 +37,8 @@ pub struct RateLimitSettings {
 }
 
 /// One account's limits.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AccountLimits {
     /// Calls per window for every action of this account.
     pub per_second: Option<u32>,
@@ -60,6 +61,11 @@ impl Default for RateLimitSettings {
             accounts: HashMap::new(),
         }
     }
+}
+
+/// The URL may carry a password: listed as `<secret>`.
+fn redacted<S: Serializer>(_: &SecretString, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str("<secret>")
 }
 
 fn lookup(map: &HashMap<String, u32>, action: &str) -> Option<u32> {

@@ -6,7 +6,8 @@
 //! 1. the defaults compiled into each settings struct;
 //! 2. `config/base.toml`;
 //! 3. `config/{LIVEMSG_ENV}.toml` (`LIVEMSG_ENV` defaults to `local`);
-//! 4. environment variables `LIVEMSG__SECTION__KEY`, e.g. `LIVEMSG__DATABASE__HOST=db`.
+//! 4. the file named by `LIVEMSG_EXTRA_CONFIG`, if any (generated secrets, for example);
+//! 5. environment variables `LIVEMSG__SECTION__KEY`, e.g. `LIVEMSG__DATABASE__HOST=db`.
 //!
 //! The directory is `LIVEMSG_CONFIG_DIR` (default `config`); missing files are skipped, so a
 //! binary runs from environment variables alone, as in a container.
@@ -15,7 +16,7 @@ pub mod telemetry;
 
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use tracing_subscriber::EnvFilter;
 
 /// The prefix of every environment variable livemsg reads.
@@ -28,6 +29,8 @@ pub struct ConfigSource {
     pub dir: std::path::PathBuf,
     /// The environment file to read (`local`, `production`, ...).
     pub environment: String,
+    /// One more file, read after the environment file.
+    pub extra: Option<std::path::PathBuf>,
 }
 
 impl ConfigSource {
@@ -38,6 +41,7 @@ impl ConfigSource {
                 .map(Into::into)
                 .unwrap_or_else(|| "config".into()),
             environment: std::env::var("LIVEMSG_ENV").unwrap_or_else(|_| "local".to_owned()),
+            extra: std::env::var_os("LIVEMSG_EXTRA_CONFIG").map(Into::into),
         }
     }
 
@@ -60,9 +64,13 @@ impl ConfigSource {
         env: config::Environment,
     ) -> Result<T, config::ConfigError> {
         let file = |name: &str| config::File::from(self.dir.join(name)).required(false);
-        config::Config::builder()
+        let mut builder = config::Config::builder()
             .add_source(file("base.toml"))
-            .add_source(file(&format!("{}.toml", self.environment)))
+            .add_source(file(&format!("{}.toml", self.environment)));
+        if let Some(extra) = &self.extra {
+            builder = builder.add_source(config::File::from(extra.as_path()).required(true));
+        }
+        builder
             .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
             .build()?
             .try_deserialize()
@@ -70,7 +78,7 @@ impl ConfigSource {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -81,8 +89,8 @@ pub enum LogFormat {
 }
 
 /// Logging settings (`[log]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// `text` or `json`.
     pub format: LogFormat,
@@ -102,11 +110,12 @@ impl Default for LogSettings {
 
 /// How internal gRPC calls authenticate (`[internal]`), read by the service (to check) and the
 /// gateway (to send).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct InternalSettings {
     /// The shared bearer token every internal call carries (`authorization: Bearer ...`).
     /// A secret: set `LIVEMSG__INTERNAL__TOKEN` in the environment.
+    #[serde(serialize_with = "serialize_secret")]
     pub token: SecretString,
     /// Service only: accept internal calls without a token. For a laptop; the service refuses
     /// to start without a token unless this is set.
@@ -120,6 +129,30 @@ impl Default for InternalSettings {
             allow_unauthenticated: false,
         }
     }
+}
+
+/// Serializes a secret as `""` when unset and `"<secret>"` otherwise: settings can be listed
+/// (for the configuration reference) without their secrets.
+pub fn serialize_secret<S: Serializer>(secret: &SecretString, out: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    out.serialize_str(if secret.expose_secret().is_empty() {
+        ""
+    } else {
+        "<secret>"
+    })
+}
+
+/// [`serialize_secret`] for a map of named secrets.
+pub fn serialize_secret_map<S: Serializer>(
+    secrets: &std::collections::HashMap<String, SecretString>,
+    out: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = out.serialize_map(Some(secrets.len()))?;
+    for name in secrets.keys() {
+        map.serialize_entry(name, "<secret>")?;
+    }
+    map.end()
 }
 
 /// Installs the global tracing subscriber. Calling it twice is harmless (the second call
@@ -209,6 +242,7 @@ mod tests {
         let source = ConfigSource {
             dir: dir.clone(),
             environment: "prod".into(),
+            extra: None,
         };
         let from_files: Sample = source.load_from_vars(Default::default()).unwrap();
         assert_eq!(from_files.database.host, "prod");
@@ -233,6 +267,7 @@ mod tests {
         let source = ConfigSource {
             dir: "/nonexistent/livemsg".into(),
             environment: "local".into(),
+            extra: None,
         };
         let sample: Sample = source.load_from_vars(Default::default()).unwrap();
         assert_eq!(sample.log.filter, "info");

@@ -2,11 +2,11 @@
 
 use livemsg_runtime::LogSettings;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 /// Everything the gRPC service and the admin command read.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct ServiceSettings {
     /// `[log]`
@@ -27,13 +27,14 @@ pub struct ServiceSettings {
 
 /// The keys that seal AccessKey secrets at rest (`[secrets]`). Every key is a secret: set
 /// them through the environment (`LIVEMSG__SECRETS__KEYS__<NAME>`), never in a committed file.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SecretsSettings {
     /// The key that seals new secrets.
     pub active_key: String,
     /// 32-byte keys in base64, by name. Keep an old key here until `livemsg-admin
     /// reencrypt-secrets` has moved every secret to the active one.
+    #[serde(serialize_with = "livemsg_runtime::serialize_secret_map")]
     pub keys: std::collections::HashMap<String, SecretString>,
 }
 
@@ -60,12 +61,13 @@ impl SecretsSettings {
 }
 
 /// Where Postgres is. The password is a secret: it is never logged or printed.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub host: String,
     pub port: u16,
     pub username: String,
+    #[serde(serialize_with = "livemsg_runtime::serialize_secret")]
     pub password: SecretString,
     pub database_name: String,
     /// Require TLS to Postgres.
@@ -120,8 +122,8 @@ impl DatabaseSettings {
 }
 
 /// Where the gRPC server listens (`[service]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GrpcSettings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
@@ -146,8 +148,8 @@ impl Default for GrpcSettings {
 }
 
 /// Group rules (`[groups]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GroupSettings {
     /// A group with more members than this becomes a super group.
     pub super_group_threshold: i64,
@@ -162,8 +164,8 @@ impl Default for GroupSettings {
 }
 
 /// Event callback rules (`[callbacks]`).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CallbackSettings {
     /// Accept callback and audit URLs with private addresses and ports (self-hosted networks).
     pub allow_private_urls: bool,
