@@ -80,7 +80,11 @@ impl Application {
     /// Binds the configured address and prepares a lazily connecting channel to the service.
     pub async fn build(settings: &GatewaySettings) -> anyhow::Result<Self> {
         let http = &settings.gateway;
-        let channel = Endpoint::from_shared(http.service_url.clone())?
+        let mut endpoint = Endpoint::from_shared(http.service_url.clone())?;
+        if let Some(tls) = http.service_tls()? {
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        let channel = endpoint
             .connect_timeout(Duration::from_millis(http.service_connect_timeout_ms))
             .timeout(Duration::from_millis(http.service_timeout_ms))
             .tcp_nodelay(true)

@@ -93,7 +93,14 @@ impl Principals {
                 let err = livemsg_proto::api_error_from_status(&status);
                 return match err.code {
                     ErrorCode::InvalidAccessKeyIdNotFound => Ok(None),
-                    _ => Err(err),
+                    _ => {
+                        tracing::error!(
+                            grpc.code = ?status.code(),
+                            grpc.message = status.message(),
+                            "access key lookup failed"
+                        );
+                        Err(err)
+                    }
                 };
             }
         };

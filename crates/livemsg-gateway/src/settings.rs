@@ -23,8 +23,16 @@ pub struct GatewaySettings {
 pub struct HttpSettings {
     /// `host:port` to listen on; port 0 picks a free port.
     pub listen: String,
-    /// The gRPC service's URL.
+    /// The gRPC service's URL (`https://...` when the service speaks TLS).
     pub service_url: String,
+    /// PEM CA certificate that signed the service's certificate; set it to speak TLS.
+    pub service_tls_ca_path: String,
+    /// The name the service's certificate must carry; empty uses the URL's host.
+    pub service_tls_domain: String,
+    /// PEM client certificate, for a service that requires mutual TLS.
+    pub service_tls_cert_path: String,
+    /// The key of `service_tls_cert_path`.
+    pub service_tls_key_path: String,
     /// How long a call to the service may take, in milliseconds.
     pub service_timeout_ms: u64,
     /// How long connecting to the service may take, in milliseconds.
@@ -54,11 +62,39 @@ pub struct HttpSettings {
     pub shutdown_grace_ms: u64,
 }
 
+impl HttpSettings {
+    /// The client TLS configuration for the service, if any.
+    pub fn service_tls(&self) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+        use anyhow::Context;
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        if self.service_tls_ca_path.is_empty() {
+            return Ok(None);
+        }
+        let read = |path: &str| std::fs::read(path).with_context(|| format!("cannot read {path}"));
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.service_tls_ca_path)?));
+        if !self.service_tls_domain.is_empty() {
+            tls = tls.domain_name(self.service_tls_domain.clone());
+        }
+        if !self.service_tls_cert_path.is_empty() {
+            tls = tls.identity(Identity::from_pem(
+                read(&self.service_tls_cert_path)?,
+                read(&self.service_tls_key_path)?,
+            ));
+        }
+        Ok(Some(tls))
+    }
+}
+
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: "127.0.0.1:8080".to_owned(),
             service_url: "http://127.0.0.1:50051".to_owned(),
+            service_tls_ca_path: String::new(),
+            service_tls_domain: String::new(),
+            service_tls_cert_path: String::new(),
+            service_tls_key_path: String::new(),
             service_timeout_ms: 5_000,
             service_connect_timeout_ms: 1_000,
             host_id: "livemsg".to_owned(),

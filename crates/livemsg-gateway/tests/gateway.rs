@@ -1359,3 +1359,83 @@ async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
         .unwrap()
         .unwrap();
 }
+
+/// A CA, a service certificate for `localhost` and a client certificate, as PEM files.
+fn certificates(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    for name in ["service", "client"] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn the_internal_hop_can_run_over_mutual_tls(pool: PgPool) {
+    let dir = std::env::temp_dir().join(format!("livemsg-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".into();
+    settings.service.metrics_listen = "127.0.0.1:0".into();
+    settings.service.tls_cert_path = path("service.pem");
+    settings.service.tls_key_path = path("service.key");
+    settings.service.tls_client_ca_path = path("ca.pem");
+    settings.internal.token = TOKEN.into();
+    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let store = Store::new(pool.clone(), 2_000, settings.secrets.keyring().unwrap());
+    let account = store.create_account("tls").await.unwrap();
+    let key = store
+        .create_access_key(account.account_id, None)
+        .await
+        .unwrap();
+    let service = Service::build_with_pool(&settings, pool).await.unwrap();
+    let port = service.local_addr().port();
+    tokio::spawn(service.run_until_stopped(std::future::pending()));
+
+    let gateway = |ca: bool, client_cert: bool, scheme: &str| {
+        let mut g = GatewaySettings::default();
+        g.ratelimit.key_prefix = unique_prefix();
+        g.gateway.nonce_key_prefix = unique_prefix();
+        if ca {
+            g.gateway.service_tls_ca_path = path("ca.pem");
+        }
+        if client_cert {
+            g.gateway.service_tls_cert_path = path("client.pem");
+            g.gateway.service_tls_key_path = path("client.key");
+        }
+        gateway_with(format!("{scheme}://localhost:{port}"), g)
+    };
+    let stack = |gateway: String| Stack {
+        gateway,
+        service: String::new(),
+        key_id: key.access_key_id.clone(),
+        secret: key.secret.clone(),
+        store: store.clone(),
+        account_id: account.account_id,
+        http: reqwest::Client::new(),
+    };
+
+    let trusted = stack(gateway(true, true, "https").await);
+    let (status, body) = trusted.call("CreateLiveMessageApp", &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Without a client certificate the service refuses the handshake; without TLS it does
+    // not speak at all. Either way the caller gets the gateway's own error, not a hang.
+    for (ca, client_cert, scheme) in [(true, false, "https"), (false, false, "http")] {
+        let refused = stack(gateway(ca, client_cert, scheme).await);
+        let (status, body) = refused.call("CreateLiveMessageApp", &[]).await;
+        assert_error(status, &body, 503, "ServiceUnavailable");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

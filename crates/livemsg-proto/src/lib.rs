@@ -133,8 +133,9 @@ pub fn status_from_api_error(err: &ApiError) -> tonic::Status {
 }
 
 /// Reads the API error a status carries. A status without the code metadata did not come from
-/// livemsg's own error handling (the peer is down, a proxy answered, a deadline passed): the
-/// gateway reports it as a server error or unavailability and never shows its text.
+/// livemsg's own error handling: the hop to the service failed (the peer is down, a TLS or
+/// HTTP/2 handshake failed, a deadline passed), which the caller sees as `ServiceUnavailable`;
+/// anything else (a wrong internal token, say) is a `ServerError`. Its text is never shown.
 pub fn api_error_from_status(status: &tonic::Status) -> ApiError {
     let code = status
         .metadata()
@@ -144,9 +145,11 @@ pub fn api_error_from_status(status: &tonic::Status) -> ApiError {
         return err;
     }
     match status.code() {
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-            ApiError::of(ErrorCode::ServiceUnavailable)
-        }
+        tonic::Code::Unavailable
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Cancelled
+        | tonic::Code::Unknown
+        | tonic::Code::Internal => ApiError::of(ErrorCode::ServiceUnavailable),
         _ => ApiError::internal(),
     }
 }
@@ -193,8 +196,11 @@ mod tests {
 
     #[test]
     fn foreign_statuses_never_leak_their_text() {
-        let err = api_error_from_status(&tonic::Status::internal("sqlx: relation does not exist"));
+        let err = api_error_from_status(&tonic::Status::unauthenticated("token mismatch"));
         assert_eq!(err, ApiError::internal());
+        let broken = api_error_from_status(&tonic::Status::internal("h2 protocol error"));
+        assert_eq!(broken.code, ErrorCode::ServiceUnavailable);
+        assert!(!broken.message.contains("h2"));
         let down = api_error_from_status(&tonic::Status::unavailable("connection refused"));
         assert_eq!(down.code, ErrorCode::ServiceUnavailable);
         assert!(!down.message.contains("refused"));

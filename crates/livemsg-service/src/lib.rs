@@ -43,6 +43,9 @@ pub enum BuildError {
     /// The secrets keyring is not configured correctly.
     #[error(transparent)]
     Keyring(#[from] livemsg_store::crypto::KeyringError),
+    /// The TLS files cannot be read.
+    #[error("cannot read the TLS files: {0}")]
+    Tls(std::io::Error),
     /// The listen address cannot be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -58,6 +61,7 @@ pub struct Application {
     token_check: TokenCheck,
     shutdown_delay: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// Checks the internal bearer token of every call to the livemsg services (health checks and
@@ -113,6 +117,7 @@ impl Application {
             }
             (true, false) => return Err(BuildError::NoInternalToken),
         };
+        let tls = settings.service.tls().map_err(BuildError::Tls)?;
         let listener = TcpListener::bind(&settings.service.listen).await?;
         let http_listener = TcpListener::bind(&settings.service.metrics_listen).await?;
         Ok(Application {
@@ -123,6 +128,7 @@ impl Application {
             token_check,
             shutdown_delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
             shutdown_grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
+            tls,
         })
     }
 
@@ -175,7 +181,11 @@ impl Application {
             .expect("the embedded descriptor sets are valid");
         let check = self.token_check;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
             .layer(observe::GrpcMetricsLayer)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -134,6 +134,34 @@ pub struct GrpcSettings {
     pub shutdown_delay_ms: u64,
     /// Then, how long in-flight calls may take to finish.
     pub shutdown_grace_ms: u64,
+    /// PEM certificate chain for TLS on the gRPC port; empty serves plaintext.
+    pub tls_cert_path: String,
+    /// PEM private key of that certificate.
+    pub tls_key_path: String,
+    /// PEM CA certificate: when set, callers must present a client certificate it signed
+    /// (mutual TLS).
+    pub tls_client_ca_path: String,
+}
+
+impl GrpcSettings {
+    /// The TLS configuration these settings describe, if any.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, std::io::Error> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        if self.tls_cert_path.is_empty() && self.tls_key_path.is_empty() {
+            return Ok(None);
+        }
+        let read = |path: &str| {
+            std::fs::read(path).map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))
+        };
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(&self.tls_cert_path)?,
+            read(&self.tls_key_path)?,
+        ));
+        if !self.tls_client_ca_path.is_empty() {
+            tls = tls.client_ca_root(Certificate::from_pem(read(&self.tls_client_ca_path)?));
+        }
+        Ok(Some(tls))
+    }
 }
 
 impl Default for GrpcSettings {
@@ -143,6 +171,9 @@ impl Default for GrpcSettings {
             metrics_listen: "127.0.0.1:9102".to_owned(),
             shutdown_delay_ms: 0,
             shutdown_grace_ms: 25_000,
+            tls_cert_path: String::new(),
+            tls_key_path: String::new(),
+            tls_client_ca_path: String::new(),
         }
     }
 }
