@@ -36,6 +36,7 @@ use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
 use livemsg_proto::{AuthenticatedChannel, BearerToken};
 use livemsg_ratelimit::{Decision, RateLimiter};
+use livemsg_runtime::Drain;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -72,8 +73,7 @@ pub struct Application {
     metrics_listener: TcpListener,
     router: Router,
     shared: Arc<Shared>,
-    shutdown_delay: Duration,
-    shutdown_grace: Duration,
+    drain: Drain,
 }
 
 impl Application {
@@ -127,8 +127,10 @@ impl Application {
             metrics_listener,
             router,
             shared,
-            shutdown_delay: Duration::from_millis(http.shutdown_delay_ms),
-            shutdown_grace: Duration::from_millis(http.shutdown_grace_ms),
+            drain: Drain {
+                delay: Duration::from_millis(http.shutdown_delay_ms),
+                grace: Duration::from_millis(http.shutdown_grace_ms),
+            },
         })
     }
 
@@ -168,26 +170,19 @@ impl Application {
         .with_graceful_shutdown(async move {
             let _ = stopped.await;
         });
-        let mut server = tokio::spawn(async move { server.await });
-        let result = tokio::select! {
-            finished = &mut server => finished,
-            () = shutdown => {
-                self.shared.draining.store(true, Ordering::Release);
-                tracing::info!(delay_ms = self.shutdown_delay.as_millis() as u64, "draining");
-                tokio::time::sleep(self.shutdown_delay).await;
-                let _ = stop.send(());
-                match tokio::time::timeout(self.shutdown_grace, &mut server).await {
-                    Ok(finished) => finished,
-                    Err(_) => {
-                        tracing::warn!("grace period over: abandoning requests still in flight");
-                        server.abort();
-                        Ok(Ok(()))
-                    }
-                }
-            }
-        };
+        let server = tokio::spawn(async move { server.await });
+        let shared = self.shared.clone();
+        let result = self
+            .drain
+            .run(
+                server,
+                shutdown,
+                async move { shared.draining.store(true, Ordering::Release) },
+                stop,
+            )
+            .await;
         metrics.abort();
-        result.unwrap_or_else(|join| Err(std::io::Error::other(join)))
+        result.unwrap_or(Ok(()))
     }
 }
 

@@ -102,12 +102,8 @@ impl ReplayGuard {
     async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
         Ok(self
             .connection
-            .get_or_try_init(|| async {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1);
-                self.client.get_connection_manager_with_config(config).await
+            .get_or_try_init(|| {
+                livemsg_ratelimit::redis::connection_manager(&self.client, self.timeout)
             })
             .await?
             .clone())

@@ -34,6 +34,20 @@ if oldest[2] then retry = tonumber(oldest[2]) + window - now end
 return {0, retry, now}
 ";
 
+/// A self-reconnecting connection whose connects and replies are bounded by `timeout`, and
+/// which retries a lost connection once before failing: Redis is on the request path, so a
+/// failure must be quick rather than patient.
+pub async fn connection_manager(
+    client: &redis::Client,
+    timeout: Duration,
+) -> Result<ConnectionManager, redis::RedisError> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    client.get_connection_manager_with_config(config).await
+}
+
 /// A verdict with the Redis server's time of the check, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {

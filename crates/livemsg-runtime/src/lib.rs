@@ -274,3 +274,51 @@ mod tests {
         assert_eq!(sample.log.format, LogFormat::Text);
     }
 }
+
+/// How a server stops: how long it keeps serving after reporting itself not ready, then how
+/// long in-flight work may take once it stops accepting.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    /// Serving on, while load balancers notice the server is not ready.
+    pub delay: std::time::Duration,
+    /// For in-flight work after the listener closes.
+    pub grace: std::time::Duration,
+}
+
+impl Drain {
+    /// Waits for `server` until `shutdown` resolves; then runs `not_ready` (the server reports
+    /// itself not ready), keeps serving for the delay, sends `stop` (the server stops
+    /// accepting) and gives it the grace period to finish. Returns the server's own result, or
+    /// `None` when it had to be abandoned (grace period over) or its task failed.
+    pub async fn run<T, N>(
+        self,
+        mut server: tokio::task::JoinHandle<T>,
+        shutdown: impl std::future::Future<Output = ()>,
+        not_ready: N,
+        stop: tokio::sync::oneshot::Sender<()>,
+    ) -> Option<T>
+    where
+        N: std::future::Future<Output = ()>,
+    {
+        let finished = tokio::select! {
+            finished = &mut server => finished,
+            () = shutdown => {
+                not_ready.await;
+                tracing::info!(delay_ms = self.delay.as_millis() as u64, "draining");
+                tokio::time::sleep(self.delay).await;
+                let _ = stop.send(());
+                match tokio::time::timeout(self.grace, &mut server).await {
+                    Ok(finished) => finished,
+                    Err(_) => {
+                        tracing::warn!("grace period over: abandoning work still in flight");
+                        server.abort();
+                        return None;
+                    }
+                }
+            }
+        };
+        finished
+            .map_err(|err| tracing::error!(error = %err, "server task failed"))
+            .ok()
+    }
+}

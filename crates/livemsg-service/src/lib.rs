@@ -59,8 +59,7 @@ pub struct Application {
     store: Store,
     allow_private_urls: bool,
     token_check: TokenCheck,
-    shutdown_delay: std::time::Duration,
-    shutdown_grace: std::time::Duration,
+    drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
@@ -126,8 +125,10 @@ impl Application {
             store: Store::new(pool, settings.groups.super_group_threshold, keyring),
             allow_private_urls: settings.callbacks.allow_private_urls,
             token_check,
-            shutdown_delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
-            shutdown_grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
+            drain: livemsg_runtime::Drain {
+                delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
+                grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
+            },
             tls,
         })
     }
@@ -209,34 +210,24 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 let _ = stopped.await;
             });
-        let mut server = tokio::spawn(server);
-
-        let result = tokio::select! {
-            finished = &mut server => finished,
-            () = shutdown => {
-                probe.abort();
-                draining.store(true, Ordering::Release);
-                set_health(&health, tonic_health::ServingStatus::NotServing).await;
-                tracing::info!(delay_ms = self.shutdown_delay.as_millis() as u64, "draining");
-                tokio::time::sleep(self.shutdown_delay).await;
-                let _ = stop.send(());
-                match tokio::time::timeout(self.shutdown_grace, &mut server).await {
-                    Ok(finished) => finished,
-                    Err(_) => {
-                        tracing::warn!("grace period over: abandoning calls still in flight");
-                        server.abort();
-                        Ok(Ok(()))
-                    }
-                }
-            }
-        };
+        let server = tokio::spawn(server);
+        let result = self
+            .drain
+            .run(
+                server,
+                shutdown,
+                async {
+                    probe.abort();
+                    draining.store(true, Ordering::Release);
+                    set_health(&health, tonic_health::ServingStatus::NotServing).await;
+                },
+                stop,
+            )
+            .await;
         probe.abort();
         http.abort();
         pool.close().await;
-        result.unwrap_or_else(|join| {
-            tracing::error!(error = %join, "grpc server task failed");
-            Ok(())
-        })
+        result.unwrap_or(Ok(()))
     }
 }
 
