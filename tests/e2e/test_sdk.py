@@ -551,3 +551,25 @@ def test_sigterm_under_load_fails_no_request(make_stack):
     assert results["ok"] > 50
     assert results["after_sigterm"] > 0, "requests kept being served while draining"
     assert any("draining" in line for line in stack.gateway.lines())
+
+
+def test_the_largest_group_info_fits_and_one_byte_more_is_refused(stack):
+    client = tea_client(stack)
+    app_id = create_app_and_group(client)
+    # 32 KB of URL-safe text travels in the query string as it is. (Non-ASCII text triples
+    # when percent-encoded; past about 21 KB of it the request line exceeds the 64 KB an HTTP
+    # server parses: see the README.)
+    largest = "info-" * (32 * 1024 // 5) + "x" * (32 * 1024 % 5)
+    assert len(largest.encode()) == 32 * 1024
+    created = client.create_live_message_group(live.CreateLiveMessageGroupRequest(
+        app_id=app_id, group_id="big", group_info=largest)).body
+    assert created.already_exists is False
+    described = client.describe_live_message_group(
+        live.DescribeLiveMessageGroupRequest(app_id=app_id, group_id="big")).body
+    assert described.group_info == largest
+    err = expect_client_error(
+        lambda: client.create_live_message_group(live.CreateLiveMessageGroupRequest(
+            app_id=app_id, group_id="bigger", group_info=largest + "c")),
+        400, "InputInvalid",
+    )
+    assert "GroupInfo" in err.message
