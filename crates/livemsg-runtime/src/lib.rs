@@ -120,6 +120,10 @@ pub struct InternalSettings {
     /// Service only: accept internal calls without a token. For a laptop; the service refuses
     /// to start without a token unless this is set.
     pub allow_unauthenticated: bool,
+    /// Service only: the separate bearer token of the admin API (`AdminService`), so that the
+    /// gateway's token cannot create accounts or keys. Empty: the admin API refuses every call.
+    #[serde(serialize_with = "serialize_secret")]
+    pub admin_token: SecretString,
 }
 
 impl Default for InternalSettings {
@@ -127,6 +131,7 @@ impl Default for InternalSettings {
         InternalSettings {
             token: SecretString::from(""),
             allow_unauthenticated: false,
+            admin_token: SecretString::from(""),
         }
     }
 }

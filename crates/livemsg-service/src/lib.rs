@@ -59,14 +59,28 @@ pub struct Application {
     store: Store,
     allow_private_urls: bool,
     token_check: TokenCheck,
+    admin_check: TokenCheck,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
-/// Checks the internal bearer token of every call to the livemsg services (health checks and
-/// reflection stay open, for probes and tooling).
+/// Checks the bearer token of every call to a livemsg service (health checks and reflection
+/// stay open, for probes and tooling).
 #[derive(Clone)]
-struct TokenCheck(Option<Vec<u8>>);
+enum TokenCheck {
+    /// Calls must carry `authorization: Bearer <token>` (stored as that whole header value).
+    Require(Vec<u8>),
+    /// Every call is accepted (`internal.allow_unauthenticated`).
+    Open,
+    /// Every call is refused (the admin API without an admin token).
+    Closed,
+}
+
+impl TokenCheck {
+    fn bearer(token: &str) -> TokenCheck {
+        TokenCheck::Require(format!("Bearer {token}").into_bytes())
+    }
+}
 
 impl std::fmt::Debug for TokenCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,8 +91,14 @@ impl std::fmt::Debug for TokenCheck {
 impl tonic::service::Interceptor for TokenCheck {
     fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         use subtle::ConstantTimeEq;
-        let Some(expected) = &self.0 else {
-            return Ok(request);
+        let expected = match self {
+            TokenCheck::Require(expected) => expected,
+            TokenCheck::Open => return Ok(request),
+            TokenCheck::Closed => {
+                return Err(tonic::Status::permission_denied(
+                    "the admin API is disabled: set internal.admin_token",
+                ))
+            }
         };
         let given = request
             .metadata()
@@ -109,12 +129,18 @@ impl Application {
         let keyring = settings.secrets.keyring()?;
         let token = settings.internal.token.expose_secret();
         let token_check = match (token.is_empty(), settings.internal.allow_unauthenticated) {
-            (false, _) => TokenCheck(Some(format!("Bearer {token}").into_bytes())),
+            (false, _) => TokenCheck::bearer(token),
             (true, true) => {
                 tracing::warn!("internal gRPC calls are accepted without a token");
-                TokenCheck(None)
+                TokenCheck::Open
             }
             (true, false) => return Err(BuildError::NoInternalToken),
+        };
+        let admin_token = settings.internal.admin_token.expose_secret();
+        let admin_check = if admin_token.is_empty() {
+            TokenCheck::Closed
+        } else {
+            TokenCheck::bearer(admin_token)
         };
         let tls = settings.service.tls().map_err(BuildError::Tls)?;
         let listener = TcpListener::bind(&settings.service.listen).await?;
@@ -125,6 +151,7 @@ impl Application {
             store: Store::new(pool, settings.groups.super_group_threshold, keyring),
             allow_private_urls: settings.callbacks.allow_private_urls,
             token_check,
+            admin_check,
             drain: livemsg_runtime::Drain {
                 delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
                 grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
@@ -205,7 +232,7 @@ impl Application {
             ))
             .add_service(AdminServiceServer::with_interceptor(
                 AdminApi::new(self.store),
-                check,
+                self.admin_check,
             ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 let _ = stopped.await;

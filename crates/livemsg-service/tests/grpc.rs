@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 
 const TOKEN: &str = "internal-test-token";
+const ADMIN_TOKEN: &str = "admin-test-token";
 
 struct Harness {
     channel: AuthenticatedChannel,
@@ -36,6 +37,7 @@ async fn start(pool: PgPool, threshold: i64) -> Harness {
     settings.service.listen = "127.0.0.1:0".to_owned();
     settings.service.metrics_listen = "127.0.0.1:0".to_owned();
     settings.internal.token = TOKEN.into();
+    settings.internal.admin_token = ADMIN_TOKEN.into();
     settings.groups.super_group_threshold = threshold;
     let key = Keyring::new_key_base64();
     settings.secrets = SecretsSettings::single("test", &key);
@@ -313,7 +315,16 @@ async fn the_admin_api_manages_ram_users_keys_and_policies(pool: PgPool) {
     use livemsg_proto::admin::v1::admin_service_client::AdminServiceClient;
     use livemsg_proto::admin::v1::*;
     let h = start(pool, 2_000).await;
-    let mut admin = AdminServiceClient::new(h.channel.clone());
+    // The admin API takes its own token: the gateway's is not enough.
+    let refused = AdminServiceClient::new(h.channel.clone())
+        .create_account(CreateAccountRequest { name: "x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let mut admin = AdminServiceClient::with_interceptor(
+        h.plain.clone(),
+        BearerToken::new(ADMIN_TOKEN).unwrap(),
+    );
     let mut auth = AuthServiceClient::new(h.channel.clone());
 
     let account = admin
@@ -620,4 +631,29 @@ async fn shutdown_drains_then_finishes_in_flight_calls(pool: PgPool) {
         .expect("the service stops after its shutdown delay")
         .unwrap()
         .unwrap();
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn without_an_admin_token_the_admin_api_is_closed(pool: PgPool) {
+    use livemsg_proto::admin::v1::admin_service_client::AdminServiceClient;
+    use livemsg_proto::admin::v1::CreateAccountRequest;
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".to_owned();
+    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
+    settings.internal.token = TOKEN.into();
+    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let app = Application::build_with_pool(&settings, pool).await.unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let err = AdminServiceClient::with_interceptor(channel, BearerToken::new(TOKEN).unwrap())
+        .create_account(CreateAccountRequest { name: "x".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(err.message().contains("internal.admin_token"));
 }
