@@ -7,6 +7,7 @@
 //! this crate, so a rule is written once and tested once.
 
 pub mod error;
+pub mod events;
 pub mod group;
 pub mod ids;
 pub mod paging;

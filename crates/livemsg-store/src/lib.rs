@@ -28,7 +28,7 @@ pub use crypto::Keyring;
 pub use error::StoreError;
 pub use membership::{MembershipOp, PageRequest, UserPage};
 pub use records::{
-    AccessKey, Account, AppRecord, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
+    AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };
 
 /// The schema migrations in `migrations/`, embedded in the binary.
@@ -325,6 +325,41 @@ impl Store {
             ops,
         )
         .await
+    }
+
+    /// A group's events from sequence number `from_seq` on, in order, at most `limit`.
+    pub async fn group_events(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<GroupEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.kind, e.user_id, e.user_info, e.member_count, e.created_at
+             FROM group_events e JOIN groups g ON g.group_pk = e.group_pk
+             WHERE g.app_id = $1 AND g.group_id = $2 AND e.seq >= $3
+             ORDER BY e.seq LIMIT $4",
+        )
+        .bind(app_id.as_str())
+        .bind(group_id.as_str())
+        .bind(from_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GroupEvent {
+                    seq: row.try_get("seq")?,
+                    kind: livemsg_domain::events::EventKind::from_i16(row.try_get("kind")?)
+                        .ok_or(StoreError::Corrupt("group_events.kind"))?,
+                    user_id: row.try_get("user_id")?,
+                    user_info: row.try_get("user_info")?,
+                    member_count: row.try_get("member_count")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 
     /// The exact member count and the state of a group.

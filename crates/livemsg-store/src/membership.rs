@@ -6,6 +6,7 @@
 //! no read-then-write race, no drift, and exactly one transition to super. Changes to
 //! different groups never wait for each other.
 
+use livemsg_domain::events::{events_of, EventKind};
 use livemsg_domain::{
     AppId, GroupId, GroupState, MembershipChange, PageSize, PageToken, SortType, UserId, UserInfo,
 };
@@ -90,6 +91,17 @@ struct LockedGroup {
     member_count: i64,
     next_position: i64,
     total_joins: i64,
+    next_event_seq: i64,
+}
+
+/// Events to append to the outbox, as columns for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct Outbox {
+    seqs: Vec<i64>,
+    kinds: Vec<i16>,
+    users: Vec<Option<String>>,
+    infos: Vec<Option<String>>,
+    counts: Vec<i64>,
 }
 
 /// Applies `ops` to one group in one transaction and returns what each did.
@@ -102,7 +114,8 @@ pub(crate) async fn apply(
 ) -> Result<Vec<MembershipChange>, StoreError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(
-        "SELECT group_pk, state, member_count, next_position, total_joins FROM groups
+        "SELECT group_pk, state, member_count, next_position, total_joins, next_event_seq
+         FROM groups
          WHERE app_id = $1 AND group_id = $2 AND NOT deleted
          FOR UPDATE",
     )
@@ -117,29 +130,54 @@ pub(crate) async fn apply(
         member_count: row.try_get("member_count")?,
         next_position: row.try_get("next_position")?,
         total_joins: row.try_get("total_joins")?,
+        next_event_seq: row.try_get("next_event_seq")?,
     };
     let initial = (group.state, group.member_count, group.next_position);
 
     let mut changes = Vec::with_capacity(ops.len());
+    let mut outbox = Outbox::default();
     for op in ops {
         let before = group.state;
-        let changed = match op {
-            MembershipOp::Join { user_id, user_info } => {
-                join(&mut tx, &mut group, threshold, user_id, user_info).await?
-            }
-            MembershipOp::Leave { user_id } => leave(&mut tx, &mut group, user_id).await?,
+        let (changed, joined, user_id, user_info) = match op {
+            MembershipOp::Join { user_id, user_info } => (
+                join(&mut tx, &mut group, threshold, user_id, user_info).await?,
+                true,
+                user_id,
+                Some(user_info.as_str()),
+            ),
+            MembershipOp::Leave { user_id } => (
+                leave(&mut tx, &mut group, user_id).await?,
+                false,
+                user_id,
+                None,
+            ),
         };
-        changes.push(MembershipChange {
+        let change = MembershipChange {
             before,
             after: group.state,
             member_count: group.member_count,
             changed,
-        });
+        };
+        for kind in events_of(&change, joined) {
+            let personal = matches!(kind, EventKind::UserEntered | EventKind::UserLeft);
+            outbox.seqs.push(group.next_event_seq);
+            outbox.kinds.push(kind.as_i16());
+            outbox
+                .users
+                .push(personal.then(|| user_id.as_str().to_owned()));
+            outbox
+                .infos
+                .push(user_info.filter(|_| personal).map(str::to_owned));
+            outbox.counts.push(group.member_count);
+            group.next_event_seq += 1;
+        }
+        changes.push(change);
     }
 
     if (group.state, group.member_count, group.next_position) != initial {
         sqlx::query(
-            "UPDATE groups SET state = $2, member_count = $3, next_position = $4, total_joins = $5
+            "UPDATE groups SET state = $2, member_count = $3, next_position = $4, total_joins = $5,
+                               next_event_seq = $6
              WHERE group_pk = $1",
         )
         .bind(group.group_pk)
@@ -147,6 +185,26 @@ pub(crate) async fn apply(
         .bind(group.member_count)
         .bind(group.next_position)
         .bind(group.total_joins)
+        .bind(group.next_event_seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !outbox.seqs.is_empty() {
+        // The outbox: in this transaction, so a change that commits has its events and one
+        // that rolls back has none.
+        sqlx::query(
+            "INSERT INTO group_events (group_pk, seq, app_id, kind, user_id, user_info, member_count)
+             SELECT $1, seq, $2, kind, user_id, user_info, member_count
+             FROM unnest($3::bigint[], $4::smallint[], $5::text[], $6::text[], $7::bigint[])
+                  AS e(seq, kind, user_id, user_info, member_count)",
+        )
+        .bind(group.group_pk)
+        .bind(app_id.as_str())
+        .bind(&outbox.seqs)
+        .bind(&outbox.kinds)
+        .bind(&outbox.users)
+        .bind(&outbox.infos)
+        .bind(&outbox.counts)
         .execute(&mut *tx)
         .await?;
     }

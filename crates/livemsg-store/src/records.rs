@@ -140,3 +140,20 @@ impl TryFrom<i16> for StoredState {
 pub(crate) fn decode_state(value: i16) -> Result<GroupState, StoreError> {
     GroupState::from_i16(value).ok_or(StoreError::Corrupt("groups.state"))
 }
+
+/// One event of a group's outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEvent {
+    /// The group's sequence number of the event, from 1, without gaps.
+    pub seq: i64,
+    /// What happened.
+    pub kind: livemsg_domain::events::EventKind,
+    /// The user who entered or left (per-user events only).
+    pub user_id: Option<String>,
+    /// The user's info on entering.
+    pub user_info: Option<String>,
+    /// The group's member count after the event.
+    pub member_count: i64,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}

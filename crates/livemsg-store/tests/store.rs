@@ -705,3 +705,130 @@ async fn pagination_under_churn_returns_every_steady_member_exactly_once(pool: P
         // only members present throughout are promised exactly one appearance.
     }
 }
+
+fn kinds(events: &[livemsg_store::GroupEvent]) -> Vec<livemsg_domain::events::EventKind> {
+    events.iter().map(|e| e.kind).collect()
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn membership_changes_write_numbered_events_with_the_count(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    let f = fixture(pool, 3).await;
+    let g = f.group("g").await;
+    let info = |s: &str| UserInfo::parse(s).unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("a"), &info("ia"))
+        .await
+        .unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("a"), &info("again"))
+        .await
+        .unwrap(); // no change: no event
+    f.store
+        .join_group(&f.app_id, &g, &uid("b"), &info(""))
+        .await
+        .unwrap();
+    f.store.leave_group(&f.app_id, &g, &uid("a")).await.unwrap();
+    f.store
+        .leave_group(&f.app_id, &g, &uid("zz"))
+        .await
+        .unwrap(); // no change
+    let events = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(kinds(&events), [UserEntered, UserEntered, UserLeft]);
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        events.iter().map(|e| e.member_count).collect::<Vec<_>>(),
+        [1, 2, 1]
+    );
+    assert_eq!(events[0].user_id.as_deref(), Some("a"));
+    assert_eq!(events[0].user_info.as_deref(), Some("ia"));
+    assert_eq!(events[2].user_info, None);
+
+    // Past the threshold (3): the upgrade is an event, the users of a super group are not.
+    f.seed(&g, ["c", "d", "e", "f"].map(String::from)).await;
+    f.store.leave_group(&f.app_id, &g, &uid("c")).await.unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 4, 100).await.unwrap();
+    assert_eq!(kinds(&events), [UserEntered, UserEntered, BecameSuper]);
+    assert_eq!(events[2].member_count, 4);
+    assert_eq!(events[2].user_id, None);
+
+    // Everyone leaves, then someone comes back.
+    let rest: Vec<_> = ["b", "d", "e", "f"]
+        .iter()
+        .map(|u| MembershipOp::Leave { user_id: uid(u) })
+        .collect();
+    f.store.apply_to_group(&f.app_id, &g, &rest).await.unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("back"), &info(""))
+        .await
+        .unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 7, 100).await.unwrap();
+    assert_eq!(kinds(&events), [Closed, Reopened, UserEntered]);
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8, 9]);
+    assert_eq!(events.last().unwrap().member_count, 1);
+    // Reading from a later position resumes there.
+    let tail = f.store.group_events(&f.app_id, &g, 9, 100).await.unwrap();
+    assert_eq!(tail.len(), 1);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_change_that_rolls_back_leaves_no_event(pool: PgPool) {
+    let f = fixture(pool.clone(), THRESHOLD).await;
+    let g = f.group("g").await;
+    // A trigger of this test's own makes one insert fail, mid-transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.user_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON group_members
+         FOR EACH ROW EXECUTE FUNCTION refuse_boom();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ops = vec![join("ok1"), join("boom")];
+    assert!(f.store.apply_to_group(&f.app_id, &g, &ops).await.is_err());
+    assert!(f
+        .store
+        .group_events(&f.app_id, &g, 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(f.member_rows(&g).await, 0);
+    f.store
+        .apply_to_group(&f.app_id, &g, &[join("ok2")])
+        .await
+        .unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 1, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].seq, 1, "no gap where the rolled-back change was");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn racing_joins_number_their_events_without_gaps(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("hot").await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = f.store.clone();
+        let (app, group) = (f.app_id.clone(), g.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .join_group(&app, &group, &uid(format!("u{i}")), &UserInfo::default())
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let events = f.store.group_events(&f.app_id, &g, 1, 1_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    // Counts rise by one with each event: each saw the count its own change left.
+    assert_eq!(
+        events.iter().map(|e| e.member_count).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+}

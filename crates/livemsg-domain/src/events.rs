@@ -1,0 +1,152 @@
+//! Membership events: what happened to a group, in order.
+//!
+//! Every event carries the group's absolute member count after it and a per-group sequence
+//! number without gaps, so a consumer that missed something knows it and can heal by reading the
+//! count. A normal group reports each user who enters or leaves; a super group reports no
+//! individual users (its list is gone), only its changes of state.
+
+use crate::group::{GroupState, MembershipChange};
+
+/// The kinds of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A user joined a normal group.
+    UserEntered,
+    /// A user left a normal group.
+    UserLeft,
+    /// The group passed the threshold and became a super group.
+    BecameSuper,
+    /// The last member left.
+    Closed,
+    /// A closed group got a member again and is normal.
+    Reopened,
+}
+
+impl EventKind {
+    /// The stored value.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            EventKind::UserEntered => 1,
+            EventKind::UserLeft => 2,
+            EventKind::BecameSuper => 3,
+            EventKind::Closed => 4,
+            EventKind::Reopened => 5,
+        }
+    }
+
+    /// Reads the stored value.
+    pub fn from_i16(value: i16) -> Option<Self> {
+        Some(match value {
+            1 => EventKind::UserEntered,
+            2 => EventKind::UserLeft,
+            3 => EventKind::BecameSuper,
+            4 => EventKind::Closed,
+            5 => EventKind::Reopened,
+            _ => return None,
+        })
+    }
+}
+
+/// The events one membership operation produces, in order: the user's own event (normal groups
+/// only), then the change of state it caused. `joined` tells a join from a leave.
+pub fn events_of(change: &MembershipChange, joined: bool) -> Vec<EventKind> {
+    if !change.changed {
+        return Vec::new();
+    }
+    let mut events = Vec::with_capacity(2);
+    if change.before == GroupState::Closed && change.after != GroupState::Closed {
+        events.push(EventKind::Reopened);
+    }
+    // Per-user events are for lists that exist: not in a super group, nor for the join that
+    // makes one (the list it would join is cleared by that very join).
+    if change.before != GroupState::Super && change.after != GroupState::Super {
+        events.push(if joined {
+            EventKind::UserEntered
+        } else {
+            EventKind::UserLeft
+        });
+    }
+    if change.became_super() {
+        events.push(EventKind::BecameSuper);
+    }
+    if change.before != GroupState::Closed && change.after == GroupState::Closed {
+        events.push(EventKind::Closed);
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use GroupState::*;
+
+    fn change(before: GroupState, after: GroupState, changed: bool) -> MembershipChange {
+        MembershipChange {
+            before,
+            after,
+            member_count: 1,
+            changed,
+        }
+    }
+
+    #[test]
+    fn normal_groups_report_each_user() {
+        assert_eq!(
+            events_of(&change(Normal, Normal, true), true),
+            [EventKind::UserEntered]
+        );
+        assert_eq!(
+            events_of(&change(Normal, Normal, true), false),
+            [EventKind::UserLeft]
+        );
+    }
+
+    #[test]
+    fn nothing_changed_nothing_reported() {
+        assert!(events_of(&change(Normal, Normal, false), true).is_empty());
+        assert!(events_of(&change(Super, Super, false), false).is_empty());
+    }
+
+    #[test]
+    fn super_groups_report_only_changes_of_state() {
+        assert!(events_of(&change(Super, Super, true), true).is_empty());
+        assert_eq!(
+            events_of(&change(Normal, Super, true), true),
+            [EventKind::BecameSuper]
+        );
+        assert_eq!(
+            events_of(&change(Super, Closed, true), false),
+            [EventKind::Closed]
+        );
+    }
+
+    #[test]
+    fn closing_and_reopening_are_events_of_their_own() {
+        assert_eq!(
+            events_of(&change(Normal, Closed, true), false),
+            [EventKind::UserLeft, EventKind::Closed]
+        );
+        assert_eq!(
+            events_of(&change(Closed, Normal, true), true),
+            [EventKind::Reopened, EventKind::UserEntered]
+        );
+        assert_eq!(
+            events_of(&change(Closed, Super, true), true),
+            [EventKind::Reopened, EventKind::BecameSuper]
+        );
+    }
+
+    #[test]
+    fn stored_kinds_round_trip() {
+        for kind in [
+            EventKind::UserEntered,
+            EventKind::UserLeft,
+            EventKind::BecameSuper,
+            EventKind::Closed,
+            EventKind::Reopened,
+        ] {
+            assert_eq!(EventKind::from_i16(kind.as_i16()), Some(kind));
+        }
+        assert_eq!(EventKind::from_i16(0), None);
+    }
+}
