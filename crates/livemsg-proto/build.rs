@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livemsg/api/v1/api.proto",
         "livemsg/membership/v1/membership.proto",
         "livemsg/admin/v1/admin.proto",
+        "livemsg/events/v1/events.proto",
     ];
     let paths: Vec<String> = files.iter().map(|f| format!("{root}/{f}")).collect();
     tonic_prost_build::configure()

@@ -50,6 +50,14 @@ pub mod admin {
     }
 }
 
+/// Membership events.
+pub mod events {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.events.v1");
+    }
+}
+
 /// The encoded file descriptors of every proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("livemsg_descriptor");
 

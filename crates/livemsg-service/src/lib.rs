@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod auth;
 mod errors;
+mod events;
 mod membership;
 mod observe;
 pub mod settings;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use livemsg_proto::admin::v1::admin_service_server::AdminServiceServer;
 use livemsg_proto::api::v1::api_service_server::ApiServiceServer;
 use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
+use livemsg_proto::events::v1::event_service_server::EventServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
 use livemsg_store::Store;
 use secrecy::ExposeSecret;
@@ -31,6 +33,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use admin::AdminApi;
 pub use api::PublicApi;
 pub use auth::AuthApi;
+pub use events::EventApi;
 pub use membership::{MembershipApi, MAX_BATCH_ITEMS};
 pub use settings::ServiceSettings;
 
@@ -60,6 +63,7 @@ pub struct Application {
     allow_private_urls: bool,
     token_check: TokenCheck,
     admin_check: TokenCheck,
+    event_poll: std::time::Duration,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -152,6 +156,7 @@ impl Application {
             allow_private_urls: settings.callbacks.allow_private_urls,
             token_check,
             admin_check,
+            event_poll: std::time::Duration::from_millis(settings.service.event_poll_ms),
             drain: livemsg_runtime::Drain {
                 delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
                 grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
@@ -230,6 +235,10 @@ impl Application {
                 MembershipApi::new(self.store.clone()),
                 check.clone(),
             ))
+            .add_service(EventServiceServer::with_interceptor(
+                EventApi::new(self.store.clone(), self.event_poll),
+                check.clone(),
+            ))
             .add_service(AdminServiceServer::with_interceptor(
                 AdminApi::new(self.store),
                 self.admin_check,
@@ -299,6 +308,7 @@ async fn set_health(
         "livemsg.api.v1.ApiService",
         "livemsg.membership.v1.MembershipService",
         "livemsg.admin.v1.AdminService",
+        "livemsg.events.v1.EventService",
     ] {
         health.set_service_status(name, status).await;
     }

@@ -134,6 +134,8 @@ pub struct GrpcSettings {
     pub shutdown_delay_ms: u64,
     /// Then, how long in-flight calls may take to finish.
     pub shutdown_grace_ms: u64,
+    /// How often an event stream that has caught up looks for new events, in milliseconds.
+    pub event_poll_ms: u64,
     /// PEM certificate chain for TLS on the gRPC port; empty serves plaintext.
     pub tls_cert_path: String,
     /// PEM private key of that certificate.
@@ -171,6 +173,7 @@ impl Default for GrpcSettings {
             metrics_listen: "127.0.0.1:9102".to_owned(),
             shutdown_delay_ms: 0,
             shutdown_grace_ms: 25_000,
+            event_poll_ms: 200,
             tls_cert_path: String::new(),
             tls_key_path: String::new(),
             tls_client_ca_path: String::new(),

@@ -657,3 +657,92 @@ async fn without_an_admin_token_the_admin_api_is_closed(pool: PgPool) {
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
     assert!(err.message().contains("internal.admin_token"));
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_watcher_on_any_instance_sees_every_event_in_order(pool: PgPool) {
+    use livemsg_proto::events::v1::event_service_client::EventServiceClient;
+    use livemsg_proto::events::v1::{EventKind, WatchGroupEventsRequest};
+    let h = start(pool.clone(), 2_000).await;
+    h.create_group("room").await;
+    h.join("room", "early1").await.unwrap();
+    h.join("room", "early2").await.unwrap();
+
+    // A second instance of the service on the same database.
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".to_owned();
+    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
+    settings.service.event_poll_ms = 20;
+    settings.internal.token = TOKEN.into();
+    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let other = Application::build_with_pool(&settings, pool).await.unwrap();
+    let addr = other.local_addr();
+    tokio::spawn(other.run_until_stopped(std::future::pending()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut events =
+        EventServiceClient::with_interceptor(channel.clone(), BearerToken::new(TOKEN).unwrap());
+    let watch = |from_seq| WatchGroupEventsRequest {
+        app_id: h.app_id.clone(),
+        group_id: "room".into(),
+        from_seq,
+    };
+
+    let mut stream = events
+        .watch_group_events(watch(1))
+        .await
+        .unwrap()
+        .into_inner();
+    // Replayed from the outbox...
+    for (seq, user) in [(1, "early1"), (2, "early2")] {
+        let event = stream.message().await.unwrap().unwrap();
+        assert_eq!((event.seq, event.user_id.as_str()), (seq, user));
+        assert_eq!(event.kind(), EventKind::UserEntered);
+        assert_eq!(event.member_count, seq);
+    }
+    // ...then live, for changes made through the first instance.
+    h.join("room", "late").await.unwrap();
+    let left = MembershipServiceClient::new(h.channel.clone())
+        .leave_group(LeaveGroupRequest {
+            app_id: h.app_id.clone(),
+            group_id: "room".into(),
+            user_id: "early1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(left.into_inner().changed);
+    let late = tokio::time::timeout(std::time::Duration::from_secs(5), stream.message())
+        .await
+        .expect("a live event arrives")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (late.seq, late.user_id.as_str(), late.member_count),
+        (3, "late", 3)
+    );
+    assert_eq!(late.user_info, "info-late");
+    let gone = stream.message().await.unwrap().unwrap();
+    assert_eq!((gone.seq, gone.kind()), (4, EventKind::UserLeft));
+    assert_eq!(gone.member_count, 2);
+
+    // Resuming after the last seen skips what was seen.
+    let mut resumed = events
+        .watch_group_events(watch(4))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resumed.message().await.unwrap().unwrap().seq, 4);
+
+    // Unknown groups and callers without the token are refused.
+    let mut unknown = watch(1);
+    unknown.group_id = "nope".into();
+    let err = events.watch_group_events(unknown).await.unwrap_err();
+    assert_eq!(code_of(&err), "ResourceNotExist");
+    let err = EventServiceClient::new(channel)
+        .watch_group_events(watch(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
