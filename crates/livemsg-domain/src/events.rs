@@ -20,6 +20,8 @@ pub enum EventKind {
     Closed,
     /// A closed group got a member again and is normal.
     Reopened,
+    /// A super group's member count, reported at most once per interval when it changed.
+    MemberCount,
 }
 
 impl EventKind {
@@ -31,6 +33,7 @@ impl EventKind {
             EventKind::BecameSuper => 3,
             EventKind::Closed => 4,
             EventKind::Reopened => 5,
+            EventKind::MemberCount => 6,
         }
     }
 
@@ -42,6 +45,7 @@ impl EventKind {
             3 => EventKind::BecameSuper,
             4 => EventKind::Closed,
             5 => EventKind::Reopened,
+            6 => EventKind::MemberCount,
             _ => return None,
         })
     }
@@ -144,6 +148,7 @@ mod tests {
             EventKind::BecameSuper,
             EventKind::Closed,
             EventKind::Reopened,
+            EventKind::MemberCount,
         ] {
             assert_eq!(EventKind::from_i16(kind.as_i16()), Some(kind));
         }

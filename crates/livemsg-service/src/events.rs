@@ -40,6 +40,7 @@ fn wire_kind(kind: EventKind) -> WireKind {
         EventKind::BecameSuper => WireKind::BecameSuper,
         EventKind::Closed => WireKind::Closed,
         EventKind::Reopened => WireKind::Reopened,
+        EventKind::MemberCount => WireKind::MemberCount,
     }
 }
 
@@ -99,5 +100,20 @@ impl EventService for EventApi {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Writes the member-count reports of super groups, checking every second; each group is
+/// reported at most once per `interval` and only when its count changed. Runs in every instance;
+/// the store keeps it to one report per group.
+pub(crate) async fn report_counts(store: Store, interval: Duration) {
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(1).min(interval.max(Duration::from_millis(10))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.report_super_group_counts(interval).await {
+            tracing::warn!(error = ?err, "super group count report failed");
+        }
     }
 }

@@ -64,6 +64,7 @@ pub struct Application {
     token_check: TokenCheck,
     admin_check: TokenCheck,
     event_poll: std::time::Duration,
+    count_interval: std::time::Duration,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -157,6 +158,9 @@ impl Application {
             token_check,
             admin_check,
             event_poll: std::time::Duration::from_millis(settings.service.event_poll_ms),
+            count_interval: std::time::Duration::from_millis(
+                settings.groups.count_event_interval_ms,
+            ),
             drain: livemsg_runtime::Drain {
                 delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
                 grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
@@ -191,6 +195,10 @@ impl Application {
         let draining = Arc::new(AtomicBool::new(false));
         let (health, health_service) = tonic_health::server::health_reporter();
         let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
+        let counts = tokio::spawn(events::report_counts(
+            self.store.clone(),
+            self.count_interval,
+        ));
         let http = axum::serve(
             self.http_listener,
             observe::http_router(pool.clone(), draining.clone()),
@@ -261,6 +269,7 @@ impl Application {
             )
             .await;
         probe.abort();
+        counts.abort();
         http.abort();
         pool.close().await;
         result.unwrap_or(Ok(()))

@@ -187,12 +187,15 @@ impl Default for GrpcSettings {
 pub struct GroupSettings {
     /// A group with more members than this becomes a super group.
     pub super_group_threshold: i64,
+    /// A super group's member count is reported at most this often, in milliseconds.
+    pub count_event_interval_ms: u64,
 }
 
 impl Default for GroupSettings {
     fn default() -> Self {
         GroupSettings {
             super_group_threshold: livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD,
+            count_event_interval_ms: 5_000,
         }
     }
 }

@@ -672,6 +672,7 @@ async fn a_watcher_on_any_instance_sees_every_event_in_order(pool: PgPool) {
     settings.service.listen = "127.0.0.1:0".to_owned();
     settings.service.metrics_listen = "127.0.0.1:0".to_owned();
     settings.service.event_poll_ms = 20;
+    settings.groups.count_event_interval_ms = 100;
     settings.internal.token = TOKEN.into();
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let other = Application::build_with_pool(&settings, pool).await.unwrap();
@@ -735,6 +736,54 @@ async fn a_watcher_on_any_instance_sees_every_event_in_order(pool: PgPool) {
         .into_inner();
     assert_eq!(resumed.message().await.unwrap().unwrap().seq, 4);
 
+    // Past the threshold the group's users are no longer reported one by one; its count is,
+    // at most once per interval (100 ms on the second instance).
+    let items: Vec<MembershipItem> = (0..3000)
+        .map(|i| MembershipItem {
+            operation: Operation::Join.into(),
+            group_id: "room".into(),
+            user_id: format!("crowd{i}"),
+            user_info: String::new(),
+        })
+        .collect();
+    for chunk in items.chunks(1000) {
+        MembershipServiceClient::new(h.channel.clone())
+            .batch_update_membership(BatchUpdateMembershipRequest {
+                app_id: h.app_id.clone(),
+                items: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut tail = events
+        .watch_group_events(watch(5))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut entered = 0;
+    let upgrade = loop {
+        let event = next_event(&mut tail).await;
+        match event.kind() {
+            EventKind::UserEntered => entered += 1,
+            EventKind::BecameSuper => break event,
+            other => panic!("unexpected {other:?} before the upgrade"),
+        }
+    };
+    assert_eq!(entered, 1_998, "members 3..=2000 were reported one by one");
+    assert_eq!(upgrade.member_count, 2_001);
+    let report = loop {
+        let event = next_event(&mut tail).await;
+        assert_eq!(
+            event.kind(),
+            EventKind::MemberCount,
+            "no per-user events while super"
+        );
+        if event.member_count == 3_002 {
+            break event;
+        }
+    };
+    assert!(report.seq > upgrade.seq);
+
     // Unknown groups and callers without the token are refused.
     let mut unknown = watch(1);
     unknown.group_id = "nope".into();
@@ -745,4 +794,14 @@ async fn a_watcher_on_any_instance_sees_every_event_in_order(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+async fn next_event(
+    stream: &mut tonic::Streaming<livemsg_proto::events::v1::GroupEvent>,
+) -> livemsg_proto::events::v1::GroupEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("events keep coming")
+        .unwrap()
+        .expect("the stream stays open")
 }

@@ -327,6 +327,15 @@ impl Store {
         .await
     }
 
+    /// Reports the member count of every super group whose count changed, at most once per
+    /// `interval` per group; returns how many reports were written.
+    pub async fn report_super_group_counts(
+        &self,
+        interval: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        membership::report_super_group_counts(&self.pool, interval).await
+    }
+
     /// A group's events from sequence number `from_seq` on, in order, at most `limit`.
     pub async fn group_events(
         &self,

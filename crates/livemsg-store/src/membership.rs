@@ -177,7 +177,10 @@ pub(crate) async fn apply(
     if (group.state, group.member_count, group.next_position) != initial {
         sqlx::query(
             "UPDATE groups SET state = $2, member_count = $3, next_position = $4, total_joins = $5,
-                               next_event_seq = $6
+                               next_event_seq = $6,
+                               reported_count = CASE WHEN $7 THEN $3 ELSE reported_count END,
+                               count_reported_at =
+                                   CASE WHEN $7 THEN now() ELSE count_reported_at END
              WHERE group_pk = $1",
         )
         .bind(group.group_pk)
@@ -186,6 +189,9 @@ pub(crate) async fn apply(
         .bind(group.next_position)
         .bind(group.total_joins)
         .bind(group.next_event_seq)
+        // The upgrade's own event carries the count: the next count report is due only when
+        // it changes after that.
+        .bind(changes.iter().any(MembershipChange::became_super))
         .execute(&mut *tx)
         .await?;
     }
@@ -293,6 +299,40 @@ async fn leave(
     group.member_count -= 1;
     group.state = group.state.after_leave(group.member_count);
     Ok(true)
+}
+
+/// Appends a `MemberCount` event for every super group whose count changed since its last
+/// report, if that report is at least `interval` old. Safe to run from several instances at
+/// once: a group is locked while reported (others skip it), and a fresh report makes it not due.
+pub(crate) async fn report_super_group_counts(
+    pool: &PgPool,
+    interval: std::time::Duration,
+) -> Result<u64, StoreError> {
+    let reported = sqlx::query(
+        "WITH due AS (
+             SELECT group_pk, app_id, member_count, next_event_seq FROM groups
+             WHERE state = 1 AND member_count IS DISTINCT FROM reported_count
+               AND (count_reported_at IS NULL
+                    OR count_reported_at <= now() - make_interval(secs => $1))
+             ORDER BY group_pk
+             FOR UPDATE SKIP LOCKED
+             LIMIT 1000
+         ), bumped AS (
+             UPDATE groups g
+             SET next_event_seq = g.next_event_seq + 1,
+                 reported_count = d.member_count,
+                 count_reported_at = now()
+             FROM due d WHERE g.group_pk = d.group_pk
+         )
+         INSERT INTO group_events (group_pk, seq, app_id, kind, member_count)
+         SELECT group_pk, next_event_seq, app_id, $2, member_count FROM due",
+    )
+    .bind(interval.as_secs_f64())
+    .bind(EventKind::MemberCount.as_i16())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(reported)
 }
 
 #[cfg(test)]

@@ -832,3 +832,86 @@ async fn racing_joins_number_their_events_without_gaps(pool: PgPool) {
         (1..=100).collect::<Vec<_>>()
     );
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn super_groups_report_their_count_once_per_interval_and_only_when_it_changed(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    use std::time::Duration;
+    let f = fixture(pool, 3).await;
+    let g = f.group("g").await;
+    let normal = f.group("n").await;
+    f.seed(&normal, ["x".to_owned()]).await;
+    f.seed(&g, (0..4).map(|i| format!("u{i}"))).await; // becomes super at the 4th
+    let counts = |events: Vec<livemsg_store::GroupEvent>| -> Vec<i64> {
+        events
+            .into_iter()
+            .filter(|e| e.kind == MemberCount)
+            .map(|e| e.member_count)
+            .collect()
+    };
+
+    // The upgrade's own event carried the count: nothing new to report.
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+    f.seed(&g, (4..9).map(|i| format!("u{i}"))).await;
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    // No change since: no report.
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+    // A change within the interval waits for it.
+    f.seed(&g, ["late".to_owned()]).await;
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let events = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(counts(events.clone()), [9, 10]);
+    // No per-user events while super, and the numbering stays gapless.
+    assert!(events
+        .iter()
+        .all(|e| e.kind != UserEntered || e.member_count <= 3));
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    // Normal groups are never reported this way.
+    let normal_events = f
+        .store
+        .group_events(&f.app_id, &normal, 1, 100)
+        .await
+        .unwrap();
+    assert!(counts(normal_events).is_empty());
+
+    // Several reporters at once (several service instances): one report, not one each.
+    f.seed(&g, ["more".to_owned()]).await;
+    let (a, b) = tokio::join!(
+        f.store.report_super_group_counts(Duration::from_millis(1)),
+        f.store.report_super_group_counts(Duration::from_millis(1)),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+}
