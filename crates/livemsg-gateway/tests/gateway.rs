@@ -102,21 +102,6 @@ impl Stack {
         key_id: &str,
         secret: &str,
     ) -> (u16, Value) {
-        let date = now();
-        let nonce = nonce();
-        let headers = v3_headers(
-            &V3Request {
-                method: "POST",
-                host: &self.gateway,
-                action,
-                query,
-                body: b"",
-                date: &date,
-                nonce: &nonce,
-            },
-            key_id,
-            secret,
-        );
         let encoded: Vec<String> = query
             .iter()
             .map(|(k, v)| {
@@ -127,15 +112,14 @@ impl Stack {
                 )
             })
             .collect();
-        let mut request = self
-            .http
-            .post(format!("http://{}/?{}", self.gateway, encoded.join("&")));
-        for (name, value) in headers {
-            if name != "host" {
-                request = request.header(name, value);
-            }
-        }
-        Self::read(request.send().await.unwrap()).await
+        self.call_raw(
+            action,
+            &encoded.join("&"),
+            query,
+            (key_id, secret),
+            &nonce(),
+        )
+        .await
     }
 
     /// A V1-signed call with `params` besides the envelope.

@@ -23,6 +23,16 @@ use tonic::transport::Channel;
 const TOKEN: &str = "internal-test-token";
 const ADMIN_TOKEN: &str = "admin-test-token";
 
+/// Settings for a service on free ports with the test token and a fresh secrets key.
+fn test_settings() -> ServiceSettings {
+    let mut settings = ServiceSettings::default();
+    settings.service.listen = "127.0.0.1:0".to_owned();
+    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
+    settings.internal.token = TOKEN.into();
+    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    settings
+}
+
 struct Harness {
     channel: AuthenticatedChannel,
     http_addr: std::net::SocketAddr,
@@ -33,14 +43,9 @@ struct Harness {
 }
 
 async fn start(pool: PgPool, threshold: i64) -> Harness {
-    let mut settings = ServiceSettings::default();
-    settings.service.listen = "127.0.0.1:0".to_owned();
-    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
-    settings.internal.token = TOKEN.into();
+    let mut settings = test_settings();
     settings.internal.admin_token = ADMIN_TOKEN.into();
     settings.groups.super_group_threshold = threshold;
-    let key = Keyring::new_key_base64();
-    settings.secrets = SecretsSettings::single("test", &key);
     let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());
     let account = store.create_account("t").await.unwrap().account_id;
     let app = Application::build_with_pool(&settings, pool).await.unwrap();
@@ -550,10 +555,8 @@ async fn the_http_side_serves_metrics_and_probes(pool: PgPool) {
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn a_service_without_a_token_refuses_to_start(pool: PgPool) {
-    let mut settings = ServiceSettings::default();
-    settings.service.listen = "127.0.0.1:0".to_owned();
-    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
-    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let mut settings = test_settings();
+    settings.internal.token = "".into();
     let err = Application::build_with_pool(&settings, pool)
         .await
         .unwrap_err();
@@ -562,12 +565,8 @@ async fn a_service_without_a_token_refuses_to_start(pool: PgPool) {
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn shutdown_drains_then_finishes_in_flight_calls(pool: PgPool) {
-    let mut settings = ServiceSettings::default();
-    settings.service.listen = "127.0.0.1:0".to_owned();
-    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
+    let mut settings = test_settings();
     settings.service.shutdown_delay_ms = 400;
-    settings.internal.token = TOKEN.into();
-    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let app = Application::build_with_pool(&settings, pool).await.unwrap();
     let (addr, http_addr) = (app.local_addr(), app.http_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -637,11 +636,7 @@ async fn shutdown_drains_then_finishes_in_flight_calls(pool: PgPool) {
 async fn without_an_admin_token_the_admin_api_is_closed(pool: PgPool) {
     use livemsg_proto::admin::v1::admin_service_client::AdminServiceClient;
     use livemsg_proto::admin::v1::CreateAccountRequest;
-    let mut settings = ServiceSettings::default();
-    settings.service.listen = "127.0.0.1:0".to_owned();
-    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
-    settings.internal.token = TOKEN.into();
-    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
+    let settings = test_settings();
     let app = Application::build_with_pool(&settings, pool).await.unwrap();
     let addr = app.local_addr();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
@@ -668,13 +663,9 @@ async fn a_watcher_on_any_instance_sees_every_event_in_order(pool: PgPool) {
     h.join("room", "early2").await.unwrap();
 
     // A second instance of the service on the same database.
-    let mut settings = ServiceSettings::default();
-    settings.service.listen = "127.0.0.1:0".to_owned();
-    settings.service.metrics_listen = "127.0.0.1:0".to_owned();
+    let mut settings = test_settings();
     settings.service.event_poll_ms = 20;
     settings.groups.count_event_interval_ms = 100;
-    settings.internal.token = TOKEN.into();
-    settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let other = Application::build_with_pool(&settings, pool).await.unwrap();
     let addr = other.local_addr();
     tokio::spawn(other.run_until_stopped(std::future::pending()));
