@@ -573,3 +573,37 @@ def test_the_largest_group_info_fits_and_one_byte_more_is_refused(stack):
         400, "InputInvalid",
     )
     assert "GroupInfo" in err.message
+
+
+def test_which_users_are_in_a_group_also_for_a_super_group(make_stack):
+    from aliyunsdklive.request.v20161101 import CheckLiveMessageUsersInGroupRequest as Check
+
+    stack = make_stack(groups__super_group_threshold=10)
+    client = tea_client(stack)
+    app_id = create_app_and_group(client, "room")
+    create = live.CreateLiveMessageGroupRequest(app_id=app_id, group_id="arena")
+    client.create_live_message_group(create)
+    stack.join(app_id, "room", ["a", "b"])
+    stack.join(app_id, "arena", [f"fan{i}" for i in range(11)])  # a super group now
+
+    def check(group_id, users):
+        body = client.check_live_message_users_in_group(
+            live.CheckLiveMessageUsersInGroupRequest(
+                app_id=app_id, group_id=group_id, user_ids=users)).body
+        return [(u.user_id, u.online) for u in body.users]
+
+    assert check("room", ["b", "zed", "a"]) == [("b", True), ("zed", False), ("a", True)]
+    assert check("arena", ["fan3", "nobody"]) == [("fan3", True), ("nobody", False)]
+    # The legacy SDK sends the list as UserIds.1, UserIds.2.
+    legacy = Legacy(stack).call(Check.CheckLiveMessageUsersInGroupRequest(),
+                                AppId=app_id, GroupId="room", UserIds=["a", "q"])
+    assert [(u["UserId"], u["Online"]) for u in legacy["Users"]] == [("a", True), ("q", False)]
+
+    expect_client_error(lambda: check("room", [f"u{i}" for i in range(11)]), 400, "InputInvalid")
+    expect_client_error(lambda: check("room", ["bad id"]), 400, "InputInvalid")
+    expect_client_error(lambda: check("nope", ["a"]), 404, "ResourceNotExist")
+    expect_client_error(
+        lambda: client.check_live_message_users_in_group(
+            live.CheckLiveMessageUsersInGroupRequest(app_id=app_id, group_id="room")),
+        400, "MissingUserIds",
+    )

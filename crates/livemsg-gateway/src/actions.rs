@@ -13,6 +13,7 @@ pub enum Action {
     CreateLiveMessageGroup,
     DescribeLiveMessageGroup,
     ListLiveMessageGroupUsers,
+    CheckLiveMessageUsersInGroup,
 }
 
 /// The 29 operations of the Live interactive messaging family.
@@ -59,6 +60,7 @@ impl Action {
             "CreateLiveMessageGroup" => Ok(Action::CreateLiveMessageGroup),
             "DescribeLiveMessageGroup" => Ok(Action::DescribeLiveMessageGroup),
             "ListLiveMessageGroupUsers" => Ok(Action::ListLiveMessageGroupUsers),
+            "CheckLiveMessageUsersInGroup" => Ok(Action::CheckLiveMessageUsersInGroup),
             other if FAMILY.contains(&other) => Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 format!("{other} is not supported by this livemsg version."),
@@ -75,6 +77,7 @@ impl Action {
             Action::CreateLiveMessageGroup => "CreateLiveMessageGroup",
             Action::DescribeLiveMessageGroup => "DescribeLiveMessageGroup",
             Action::ListLiveMessageGroupUsers => "ListLiveMessageGroupUsers",
+            Action::CheckLiveMessageUsersInGroup => "CheckLiveMessageUsersInGroup",
         }
     }
 }
@@ -91,6 +94,7 @@ mod tests {
             "CreateLiveMessageGroup",
             "DescribeLiveMessageGroup",
             "ListLiveMessageGroupUsers",
+            "CheckLiveMessageUsersInGroup",
         ] {
             assert_eq!(Action::resolve(name).unwrap().name(), name);
             assert!(FAMILY.contains(&name));

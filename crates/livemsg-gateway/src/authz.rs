@@ -20,7 +20,8 @@ pub fn resource(action: Action, account_id: i64, params: &Params) -> Result<Stri
         Action::DescribeLiveMessageApp
         | Action::CreateLiveMessageGroup
         | Action::DescribeLiveMessageGroup
-        | Action::ListLiveMessageGroupUsers => {
+        | Action::ListLiveMessageGroupUsers
+        | Action::CheckLiveMessageUsersInGroup => {
             let app_id = params.required("AppId")?;
             Ok(format!("acs:live::{account_id}:rtc/{app_id}"))
         }

@@ -4,8 +4,8 @@
 use livemsg_domain::{ApiError, PageSize, PageToken, SortType};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::api::v1::{
-    App, Caller, CreateAppRequest, CreateGroupRequest, DescribeAppRequest, DescribeGroupRequest,
-    ListGroupUsersRequest,
+    App, Caller, CheckUsersInGroupRequest, CreateAppRequest, CreateGroupRequest,
+    DescribeAppRequest, DescribeGroupRequest, ListGroupUsersRequest,
 };
 use livemsg_proto::common::v1::GroupState;
 use livemsg_proto::AuthenticatedChannel;
@@ -159,6 +159,31 @@ pub async fn execute(
                 fields.insert("MsgAmount".into(), json!({}));
             }
             Ok(fields)
+        }
+        Action::CheckLiveMessageUsersInGroup => {
+            let app_id = params.required("AppId")?.to_owned();
+            let group_id = params.required("GroupId")?.to_owned();
+            let user_ids = params.list("UserIds")?;
+            if user_ids.is_empty() {
+                return Err(ApiError::missing("UserIds"));
+            }
+            let checked = api
+                .check_users_in_group(CheckUsersInGroupRequest {
+                    caller,
+                    app_id,
+                    data_center: params.optional("DataCenter").to_owned(),
+                    group_id,
+                    user_ids,
+                })
+                .await
+                .map_err(from_status)?
+                .into_inner();
+            let users: Vec<Value> = checked
+                .users
+                .iter()
+                .map(|u| json!({ "UserId": u.user_id, "Online": u.in_group }))
+                .collect();
+            Ok(object(json!({ "Users": users })))
         }
         Action::ListLiveMessageGroupUsers => {
             // Every required parameter is checked for presence before any is parsed, so the

@@ -9,9 +9,10 @@ use livemsg_domain::{
 };
 use livemsg_proto::api::v1::api_service_server::ApiService;
 use livemsg_proto::api::v1::{
-    App, Caller, CreateAppRequest, CreateAppResponse, CreateGroupRequest, CreateGroupResponse,
-    DescribeAppRequest, DescribeAppResponse, DescribeGroupRequest, DescribeGroupResponse,
-    GroupUser, ListGroupUsersRequest, ListGroupUsersResponse,
+    App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CreateAppRequest,
+    CreateAppResponse, CreateGroupRequest, CreateGroupResponse, DescribeAppRequest,
+    DescribeAppResponse, DescribeGroupRequest, DescribeGroupResponse, GroupUser,
+    ListGroupUsersRequest, ListGroupUsersResponse, UserPresence,
 };
 use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_store::{AppRecord, NewApp, NewGroup, PageRequest, Store};
@@ -213,6 +214,42 @@ impl ApiService for PublicApi {
             state: WireGroupState::from(group.state.0).into(),
             member_count: group.member_count,
             total_joins: group.total_joins,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id, group.id = %request.get_ref().group_id))]
+    async fn check_users_in_group(
+        &self,
+        request: Request<CheckUsersInGroupRequest>,
+    ) -> Result<Response<CheckUsersInGroupResponse>, Status> {
+        let req = request.into_inner();
+        let account_id = account(req.caller.as_ref())?;
+        let app_id = rule(AppId::parse(&req.app_id))?;
+        let data_center = rule(DataCenter::parse(&req.data_center))?;
+        let group_id = rule(GroupId::parse(&req.group_id))?;
+        if !(1..=10).contains(&req.user_ids.len()) {
+            return Err(errors::invalid(ApiError::invalid(
+                "UserIds",
+                "must list 1 to 10 users",
+            )));
+        }
+        for user in &req.user_ids {
+            rule(UserId::parse_field("UserIds", user))?;
+        }
+        let members = self
+            .store
+            .members_among(account_id, &app_id, data_center, &group_id, &req.user_ids)
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(CheckUsersInGroupResponse {
+            users: req
+                .user_ids
+                .into_iter()
+                .map(|user_id| UserPresence {
+                    in_group: members.contains(&user_id),
+                    user_id,
+                })
+                .collect(),
         }))
     }
 

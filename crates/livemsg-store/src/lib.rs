@@ -277,6 +277,42 @@ impl Store {
         Ok(UserPage::from_rows(members, page.size))
     }
 
+    /// Which of `user_ids` are members of a group of an app of `account_id` (in any state:
+    /// super groups keep who is in them).
+    pub async fn members_among(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        group_id: &GroupId,
+        user_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let group_pk: Option<i64> = sqlx::query_scalar(
+            "SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+               AND g.group_id = $4 AND NOT g.deleted",
+        )
+        .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
+        .bind(group_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(group_pk) = group_pk else {
+            return Err(self
+                .missing_app_or_group(account_id, app_id, data_center)
+                .await);
+        };
+        let members: Vec<String> = sqlx::query_scalar(
+            "SELECT user_id FROM group_members WHERE group_pk = $1 AND user_id = ANY($2)",
+        )
+        .bind(group_pk)
+        .bind(user_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(members.into_iter().collect())
+    }
+
     /// Adds a user to a group (idempotent: a repeated join only updates the user info).
     pub async fn join_group(
         &self,
