@@ -170,6 +170,17 @@ class Stack:
             assert all(r.error_code == "" for r in results), results
         return results[-1] if users else None
 
+    def logon(self, app_id, user_id):
+        from livemsg.membership.v1 import membership_pb2 as pb
+
+        self.membership().Logon(pb.LogonRequest(app_id=app_id, user_id=user_id))
+
+    def logoff(self, app_id, user_id):
+        from livemsg.membership.v1 import membership_pb2 as pb
+
+        return list(self.membership().Logoff(
+            pb.LogoffRequest(app_id=app_id, user_id=user_id)).groups_left)
+
     def leave(self, app_id, group_id, users):
         from livemsg.membership.v1 import membership_pb2 as pb
 

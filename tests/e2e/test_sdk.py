@@ -607,3 +607,31 @@ def test_which_users_are_in_a_group_also_for_a_super_group(make_stack):
             live.CheckLiveMessageUsersInGroupRequest(app_id=app_id, group_id="room")),
         400, "MissingUserIds",
     )
+
+
+def test_logon_and_logoff_drive_online_status_and_logoff_leaves_every_group(stack):
+    client = tea_client(stack)
+    app_id = create_app_and_group(client, "room")
+    client.create_live_message_group(live.CreateLiveMessageGroupRequest(app_id=app_id, group_id="hall"))
+
+    def online(users):
+        body = client.check_live_message_users_online(
+            live.CheckLiveMessageUsersOnlineRequest(app_id=app_id, user_ids=users)).body
+        return [(u.user_id, u.online) for u in body.user_list]
+
+    assert online(["viewer"]) == [("viewer", False)]
+    stack.logon(app_id, "viewer")
+    stack.join(app_id, "room", ["viewer", "friend"])
+    stack.join(app_id, "hall", ["viewer"])
+    assert online(["viewer", "friend"]) == [("viewer", True), ("friend", False)]
+
+    assert stack.logoff(app_id, "viewer") == ["room", "hall"]
+    assert online(["viewer"]) == [("viewer", False)]
+    in_room = client.check_live_message_users_in_group(live.CheckLiveMessageUsersInGroupRequest(
+        app_id=app_id, group_id="room", user_ids=["viewer", "friend"])).body
+    assert [(u.user_id, u.online) for u in in_room.users] == [("viewer", False), ("friend", True)]
+    expect_client_error(
+        lambda: client.check_live_message_users_online(
+            live.CheckLiveMessageUsersOnlineRequest(app_id="nosuchapp", user_ids=["a"])),
+        404, "ResourceNotExist",
+    )

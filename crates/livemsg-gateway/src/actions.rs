@@ -14,6 +14,7 @@ pub enum Action {
     DescribeLiveMessageGroup,
     ListLiveMessageGroupUsers,
     CheckLiveMessageUsersInGroup,
+    CheckLiveMessageUsersOnline,
 }
 
 /// The 29 operations of the Live interactive messaging family.
@@ -61,6 +62,7 @@ impl Action {
             "DescribeLiveMessageGroup" => Ok(Action::DescribeLiveMessageGroup),
             "ListLiveMessageGroupUsers" => Ok(Action::ListLiveMessageGroupUsers),
             "CheckLiveMessageUsersInGroup" => Ok(Action::CheckLiveMessageUsersInGroup),
+            "CheckLiveMessageUsersOnline" => Ok(Action::CheckLiveMessageUsersOnline),
             other if FAMILY.contains(&other) => Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 format!("{other} is not supported by this livemsg version."),
@@ -78,6 +80,7 @@ impl Action {
             Action::DescribeLiveMessageGroup => "DescribeLiveMessageGroup",
             Action::ListLiveMessageGroupUsers => "ListLiveMessageGroupUsers",
             Action::CheckLiveMessageUsersInGroup => "CheckLiveMessageUsersInGroup",
+            Action::CheckLiveMessageUsersOnline => "CheckLiveMessageUsersOnline",
         }
     }
 }
@@ -95,6 +98,7 @@ mod tests {
             "DescribeLiveMessageGroup",
             "ListLiveMessageGroupUsers",
             "CheckLiveMessageUsersInGroup",
+            "CheckLiveMessageUsersOnline",
         ] {
             assert_eq!(Action::resolve(name).unwrap().name(), name);
             assert!(FAMILY.contains(&name));

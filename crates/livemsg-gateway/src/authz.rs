@@ -21,7 +21,8 @@ pub fn resource(action: Action, account_id: i64, params: &Params) -> Result<Stri
         | Action::CreateLiveMessageGroup
         | Action::DescribeLiveMessageGroup
         | Action::ListLiveMessageGroupUsers
-        | Action::CheckLiveMessageUsersInGroup => {
+        | Action::CheckLiveMessageUsersInGroup
+        | Action::CheckLiveMessageUsersOnline => {
             let app_id = params.required("AppId")?;
             Ok(format!("acs:live::{account_id}:rtc/{app_id}"))
         }

@@ -4,8 +4,9 @@
 use livemsg_domain::{ApiError, PageSize, PageToken, SortType};
 use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::api::v1::{
-    App, Caller, CheckUsersInGroupRequest, CreateAppRequest, CreateGroupRequest,
-    DescribeAppRequest, DescribeGroupRequest, ListGroupUsersRequest,
+    App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CheckUsersOnlineRequest,
+    CreateAppRequest, CreateGroupRequest, DescribeAppRequest, DescribeGroupRequest,
+    ListGroupUsersRequest,
 };
 use livemsg_proto::common::v1::GroupState;
 use livemsg_proto::AuthenticatedChannel;
@@ -53,6 +54,15 @@ fn app_fields(app: &App) -> Value {
         "ModifyTime": app.modify_time,
         "MsgLifeCycle": app.msg_life_cycle,
     })
+}
+
+/// `[{UserId, Online}]` in the order asked.
+fn presence_list(checked: &CheckUsersInGroupResponse) -> Vec<Value> {
+    checked
+        .users
+        .iter()
+        .map(|u| json!({ "UserId": u.user_id, "Online": u.in_group }))
+        .collect()
 }
 
 /// Runs `action` for the caller's account.
@@ -178,12 +188,25 @@ pub async fn execute(
                 .await
                 .map_err(from_status)?
                 .into_inner();
-            let users: Vec<Value> = checked
-                .users
-                .iter()
-                .map(|u| json!({ "UserId": u.user_id, "Online": u.in_group }))
-                .collect();
-            Ok(object(json!({ "Users": users })))
+            Ok(object(json!({ "Users": presence_list(&checked) })))
+        }
+        Action::CheckLiveMessageUsersOnline => {
+            let app_id = params.required("AppId")?.to_owned();
+            let user_ids = params.list("UserIds")?;
+            if user_ids.is_empty() {
+                return Err(ApiError::missing("UserIds"));
+            }
+            let checked = api
+                .check_users_online(CheckUsersOnlineRequest {
+                    caller,
+                    app_id,
+                    data_center: params.optional("DataCenter").to_owned(),
+                    user_ids,
+                })
+                .await
+                .map_err(from_status)?
+                .into_inner();
+            Ok(object(json!({ "UserList": presence_list(&checked) })))
         }
         Action::ListLiveMessageGroupUsers => {
             // Every required parameter is checked for presence before any is parsed, so the

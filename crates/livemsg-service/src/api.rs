@@ -9,10 +9,10 @@ use livemsg_domain::{
 };
 use livemsg_proto::api::v1::api_service_server::ApiService;
 use livemsg_proto::api::v1::{
-    App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CreateAppRequest,
-    CreateAppResponse, CreateGroupRequest, CreateGroupResponse, DescribeAppRequest,
-    DescribeAppResponse, DescribeGroupRequest, DescribeGroupResponse, GroupUser,
-    ListGroupUsersRequest, ListGroupUsersResponse, UserPresence,
+    App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CheckUsersOnlineRequest,
+    CreateAppRequest, CreateAppResponse, CreateGroupRequest, CreateGroupResponse,
+    DescribeAppRequest, DescribeAppResponse, DescribeGroupRequest, DescribeGroupResponse,
+    GroupUser, ListGroupUsersRequest, ListGroupUsersResponse, UserPresence,
 };
 use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_store::{AppRecord, NewApp, NewGroup, PageRequest, Store};
@@ -58,6 +58,36 @@ fn one_of(field: &str, value: i32, allowed: &[i32]) -> Result<i32, Status> {
             field,
             format_args!("must be one of {}", list.join(", ")),
         )))
+    }
+}
+
+/// Checks a list of 1 to 10 user ids.
+fn user_list(ids: &[String]) -> Result<(), Status> {
+    if !(1..=10).contains(&ids.len()) {
+        return Err(errors::invalid(ApiError::invalid(
+            "UserIds",
+            "must list 1 to 10 users",
+        )));
+    }
+    for user in ids {
+        rule(UserId::parse_field("UserIds", user))?;
+    }
+    Ok(())
+}
+
+/// The answer for `ids`, in their order, marking those in `present`.
+fn presence(
+    ids: Vec<String>,
+    present: &std::collections::HashSet<String>,
+) -> CheckUsersInGroupResponse {
+    CheckUsersInGroupResponse {
+        users: ids
+            .into_iter()
+            .map(|user_id| UserPresence {
+                in_group: present.contains(&user_id),
+                user_id,
+            })
+            .collect(),
     }
 }
 
@@ -227,30 +257,31 @@ impl ApiService for PublicApi {
         let app_id = rule(AppId::parse(&req.app_id))?;
         let data_center = rule(DataCenter::parse(&req.data_center))?;
         let group_id = rule(GroupId::parse(&req.group_id))?;
-        if !(1..=10).contains(&req.user_ids.len()) {
-            return Err(errors::invalid(ApiError::invalid(
-                "UserIds",
-                "must list 1 to 10 users",
-            )));
-        }
-        for user in &req.user_ids {
-            rule(UserId::parse_field("UserIds", user))?;
-        }
+        user_list(&req.user_ids)?;
         let members = self
             .store
             .members_among(account_id, &app_id, data_center, &group_id, &req.user_ids)
             .await
             .map_err(errors::status)?;
-        Ok(Response::new(CheckUsersInGroupResponse {
-            users: req
-                .user_ids
-                .into_iter()
-                .map(|user_id| UserPresence {
-                    in_group: members.contains(&user_id),
-                    user_id,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(presence(req.user_ids, &members)))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    async fn check_users_online(
+        &self,
+        request: Request<CheckUsersOnlineRequest>,
+    ) -> Result<Response<CheckUsersInGroupResponse>, Status> {
+        let req = request.into_inner();
+        let account_id = account(req.caller.as_ref())?;
+        let app_id = rule(AppId::parse(&req.app_id))?;
+        let data_center = rule(DataCenter::parse(&req.data_center))?;
+        user_list(&req.user_ids)?;
+        let online = self
+            .store
+            .online_among(account_id, &app_id, data_center, &req.user_ids)
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(presence(req.user_ids, &online)))
     }
 
     #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id, group.id = %request.get_ref().group_id))]

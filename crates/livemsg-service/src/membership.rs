@@ -7,8 +7,8 @@ use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_proto::membership::v1::membership_service_server::MembershipService;
 use livemsg_proto::membership::v1::{
     BatchUpdateMembershipRequest, BatchUpdateMembershipResponse, GetGroupCountRequest,
-    GetGroupCountResponse, ItemResult, JoinGroupRequest, LeaveGroupRequest, MembershipItem,
-    MembershipResponse, Operation,
+    GetGroupCountResponse, ItemResult, JoinGroupRequest, LeaveGroupRequest, LogoffRequest,
+    LogoffResponse, LogonRequest, LogonResponse, MembershipItem, MembershipResponse, Operation,
 };
 use livemsg_store::{MembershipOp, Store};
 use tonic::{Request, Response, Status};
@@ -159,6 +159,37 @@ impl MembershipService for MembershipApi {
             }
         }
         Ok(Response::new(BatchUpdateMembershipResponse { results }))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    async fn logon(
+        &self,
+        request: Request<LogonRequest>,
+    ) -> Result<Response<LogonResponse>, Status> {
+        let req = request.into_inner();
+        let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
+        let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
+        self.store
+            .logon(&app_id, &user_id)
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(LogonResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    async fn logoff(
+        &self,
+        request: Request<LogoffRequest>,
+    ) -> Result<Response<LogoffResponse>, Status> {
+        let req = request.into_inner();
+        let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
+        let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
+        let groups_left = self
+            .store
+            .logoff(&app_id, &user_id)
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(LogoffResponse { groups_left }))
     }
 
     #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id, group.id = %request.get_ref().group_id))]

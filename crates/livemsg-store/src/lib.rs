@@ -20,7 +20,7 @@ mod ids;
 mod membership;
 mod records;
 
-use livemsg_domain::{AppId, DataCenter, GroupId, GroupState};
+use livemsg_domain::{AppId, DataCenter, GroupId, GroupState, UserId};
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
@@ -275,6 +275,79 @@ impl Store {
             }
         }
         Ok(UserPage::from_rows(members, page.size))
+    }
+
+    /// Records that a user logged on.
+    pub async fn logon(&self, app_id: &AppId, user_id: &UserId) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, TRUE)
+             ON CONFLICT (app_id, user_id) DO UPDATE SET online = TRUE, changed_at = now()",
+        )
+        .bind(app_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
+        Ok(())
+    }
+
+    /// Records that a user logged off and removes it from every group of the app it was in,
+    /// each group's leave in that group's own transaction (with its events). Returns the groups
+    /// left.
+    pub async fn logoff(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, FALSE)
+             ON CONFLICT (app_id, user_id) DO UPDATE SET online = FALSE, changed_at = now()",
+        )
+        .bind(app_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.group_id FROM group_members m JOIN groups g ON g.group_pk = m.group_pk
+             WHERE g.app_id = $1 AND m.user_id = $2 AND NOT g.deleted ORDER BY g.group_pk",
+        )
+        .bind(app_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut left = Vec::with_capacity(groups.len());
+        for group in groups {
+            let group_id =
+                GroupId::parse(&group).map_err(|_| StoreError::Corrupt("groups.group_id"))?;
+            let change = self.leave_group(app_id, &group_id, user_id).await;
+            match change {
+                Ok(change) if change.changed => left.push(group),
+                Ok(_) | Err(StoreError::GroupNotFound) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(left)
+    }
+
+    /// Which of `user_ids` are logged on in an app of `account_id`.
+    pub async fn online_among(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        user_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.find_app(account_id, app_id, data_center).await?;
+        let online: Vec<String> = sqlx::query_scalar(
+            "SELECT user_id FROM user_presence
+             WHERE app_id = $1 AND user_id = ANY($2) AND online",
+        )
+        .bind(app_id.as_str())
+        .bind(user_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(online.into_iter().collect())
     }
 
     /// Which of `user_ids` are members of a group of an app of `account_id` (in any state:
