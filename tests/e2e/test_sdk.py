@@ -635,3 +635,32 @@ def test_logon_and_logoff_drive_online_status_and_logoff_leaves_every_group(stac
             live.CheckLiveMessageUsersOnlineRequest(app_id="nosuchapp", user_ids=["a"])),
         404, "ResourceNotExist",
     )
+
+
+def test_the_event_callback_url_can_be_set_checked_and_cleared(stack):
+    client = tea_client(stack)
+    app_id = create_app_and_group(client)
+    modify = lambda url: client.modify_live_message_app_callback(
+        live.ModifyLiveMessageAppCallbackRequest(app_id=app_id, event_callback_url=url)).body
+
+    body = modify("https://hooks.example.com/livemsg")
+    assert body.app_id == app_id and body.app_sign
+    assert body.event_callback_url == "https://hooks.example.com/livemsg"
+    assert body.event_callback_need_authentication is True
+    app = client.describe_live_message_app(live.DescribeLiveMessageAppRequest(app_id=app_id)).body
+    assert app.event_callback_url == "https://hooks.example.com/livemsg"
+
+    for bad in ("http://10.0.0.7/cb", "https://hooks.example.com:8443/cb", "ftp://hooks.example.com"):
+        err = expect_client_error(lambda: modify(bad), 400, "InputInvalid")
+        assert "EventCallbackUrl" in err.message
+    assert modify("").event_callback_url is None  # cleared: not returned
+    app = client.describe_live_message_app(live.DescribeLiveMessageAppRequest(app_id=app_id)).body
+    assert app.event_callback_url == ""
+
+    other = stack.admin("create-account", "--name", "other")
+    intruder = tea_client(stack, key_id=other["AccessKeyId"], secret=other["AccessKeySecret"])
+    expect_client_error(
+        lambda: intruder.modify_live_message_app_callback(live.ModifyLiveMessageAppCallbackRequest(
+            app_id=app_id, event_callback_url="https://evil.example.com/cb")),
+        404, "ResourceNotExist",
+    )

@@ -15,6 +15,7 @@ pub enum Action {
     ListLiveMessageGroupUsers,
     CheckLiveMessageUsersInGroup,
     CheckLiveMessageUsersOnline,
+    ModifyLiveMessageAppCallback,
 }
 
 /// The 29 operations of the Live interactive messaging family.
@@ -63,6 +64,7 @@ impl Action {
             "ListLiveMessageGroupUsers" => Ok(Action::ListLiveMessageGroupUsers),
             "CheckLiveMessageUsersInGroup" => Ok(Action::CheckLiveMessageUsersInGroup),
             "CheckLiveMessageUsersOnline" => Ok(Action::CheckLiveMessageUsersOnline),
+            "ModifyLiveMessageAppCallback" => Ok(Action::ModifyLiveMessageAppCallback),
             other if FAMILY.contains(&other) => Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 format!("{other} is not supported by this livemsg version."),
@@ -81,6 +83,7 @@ impl Action {
             Action::ListLiveMessageGroupUsers => "ListLiveMessageGroupUsers",
             Action::CheckLiveMessageUsersInGroup => "CheckLiveMessageUsersInGroup",
             Action::CheckLiveMessageUsersOnline => "CheckLiveMessageUsersOnline",
+            Action::ModifyLiveMessageAppCallback => "ModifyLiveMessageAppCallback",
         }
     }
 }
@@ -99,6 +102,7 @@ mod tests {
             "ListLiveMessageGroupUsers",
             "CheckLiveMessageUsersInGroup",
             "CheckLiveMessageUsersOnline",
+            "ModifyLiveMessageAppCallback",
         ] {
             assert_eq!(Action::resolve(name).unwrap().name(), name);
             assert!(FAMILY.contains(&name));

@@ -22,7 +22,8 @@ pub fn resource(action: Action, account_id: i64, params: &Params) -> Result<Stri
         | Action::DescribeLiveMessageGroup
         | Action::ListLiveMessageGroupUsers
         | Action::CheckLiveMessageUsersInGroup
-        | Action::CheckLiveMessageUsersOnline => {
+        | Action::CheckLiveMessageUsersOnline
+        | Action::ModifyLiveMessageAppCallback => {
             let app_id = params.required("AppId")?;
             Ok(format!("acs:live::{account_id}:rtc/{app_id}"))
         }

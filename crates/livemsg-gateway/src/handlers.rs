@@ -6,7 +6,7 @@ use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::api::v1::{
     App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CheckUsersOnlineRequest,
     CreateAppRequest, CreateGroupRequest, DescribeAppRequest, DescribeGroupRequest,
-    ListGroupUsersRequest,
+    ListGroupUsersRequest, ModifyAppCallbackRequest,
 };
 use livemsg_proto::common::v1::GroupState;
 use livemsg_proto::AuthenticatedChannel;
@@ -189,6 +189,31 @@ pub async fn execute(
                 .map_err(from_status)?
                 .into_inner();
             Ok(object(json!({ "Users": presence_list(&checked) })))
+        }
+        Action::ModifyLiveMessageAppCallback => {
+            let request = ModifyAppCallbackRequest {
+                caller,
+                app_id: params.required("AppId")?.to_owned(),
+                data_center: params.optional("DataCenter").to_owned(),
+                event_callback_url: params.optional("EventCallbackUrl").to_owned(),
+            };
+            let app = api
+                .modify_app_callback(request)
+                .await
+                .map_err(from_status)?
+                .into_inner()
+                .app
+                .ok_or_else(missing_app)?;
+            let mut fields = object(json!({
+                "AppId": app.app_id,
+                "AppSign": app.app_sign,
+                "EventCallbackNeedAuthentication": true,
+            }));
+            // Not returned when empty, as the reference says.
+            if !app.event_callback_url.is_empty() {
+                fields.insert("EventCallbackUrl".into(), json!(app.event_callback_url));
+            }
+            Ok(fields)
         }
         Action::CheckLiveMessageUsersOnline => {
             let app_id = params.required("AppId")?.to_owned();

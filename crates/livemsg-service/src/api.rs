@@ -12,7 +12,8 @@ use livemsg_proto::api::v1::{
     App, Caller, CheckUsersInGroupRequest, CheckUsersInGroupResponse, CheckUsersOnlineRequest,
     CreateAppRequest, CreateAppResponse, CreateGroupRequest, CreateGroupResponse,
     DescribeAppRequest, DescribeAppResponse, DescribeGroupRequest, DescribeGroupResponse,
-    GroupUser, ListGroupUsersRequest, ListGroupUsersResponse, UserPresence,
+    GroupUser, ListGroupUsersRequest, ListGroupUsersResponse, ModifyAppCallbackRequest,
+    UserPresence,
 };
 use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_store::{AppRecord, NewApp, NewGroup, PageRequest, Store};
@@ -264,6 +265,30 @@ impl ApiService for PublicApi {
             .await
             .map_err(errors::status)?;
         Ok(Response::new(presence(req.user_ids, &members)))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    async fn modify_app_callback(
+        &self,
+        request: Request<ModifyAppCallbackRequest>,
+    ) -> Result<Response<DescribeAppResponse>, Status> {
+        let req = request.into_inner();
+        let account_id = account(req.caller.as_ref())?;
+        let app_id = rule(AppId::parse(&req.app_id))?;
+        let data_center = rule(DataCenter::parse(&req.data_center))?;
+        rule(check_callback_url(
+            "EventCallbackUrl",
+            &req.event_callback_url,
+            self.allow_private_urls,
+        ))?;
+        let app = self
+            .store
+            .set_event_callback_url(account_id, &app_id, data_center, &req.event_callback_url)
+            .await
+            .map_err(errors::status)?;
+        Ok(Response::new(DescribeAppResponse {
+            app: Some(app_message(app)),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]

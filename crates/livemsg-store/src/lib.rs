@@ -140,6 +140,28 @@ impl Store {
         .ok_or(StoreError::AppNotFound)
     }
 
+    /// Sets the event callback URL of an app of `account_id` (empty disables callbacks).
+    pub async fn set_event_callback_url(
+        &self,
+        account_id: i64,
+        app_id: &AppId,
+        data_center: DataCenter,
+        url: &str,
+    ) -> Result<AppRecord, StoreError> {
+        sqlx::query_as::<_, AppRecord>(
+            "UPDATE apps SET event_callback_url = $4, modified_at = now()
+             WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+             RETURNING *",
+        )
+        .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
+        .bind(url)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AppNotFound)
+    }
+
     /// Creates a group in an app of `account_id`. Creating an existing group changes nothing
     /// and says so.
     pub async fn create_group(
