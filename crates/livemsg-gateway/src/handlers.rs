@@ -173,10 +173,7 @@ pub async fn execute(
         Action::CheckLiveMessageUsersInGroup => {
             let app_id = params.required("AppId")?.to_owned();
             let group_id = params.required("GroupId")?.to_owned();
-            let user_ids = params.list("UserIds")?;
-            if user_ids.is_empty() {
-                return Err(ApiError::missing("UserIds"));
-            }
+            let user_ids = params.required_list("UserIds")?;
             let checked = api
                 .check_users_in_group(CheckUsersInGroupRequest {
                     caller,
@@ -217,10 +214,7 @@ pub async fn execute(
         }
         Action::CheckLiveMessageUsersOnline => {
             let app_id = params.required("AppId")?.to_owned();
-            let user_ids = params.list("UserIds")?;
-            if user_ids.is_empty() {
-                return Err(ApiError::missing("UserIds"));
-            }
+            let user_ids = params.required_list("UserIds")?;
             let checked = api
                 .check_users_online(CheckUsersOnlineRequest {
                     caller,

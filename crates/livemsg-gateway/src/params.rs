@@ -120,6 +120,15 @@ impl Params {
         }
     }
 
+    /// A required list parameter: absent or empty is `Missing<Name>`.
+    pub fn required_list(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        let list = self.list(name)?;
+        if list.is_empty() {
+            return Err(ApiError::missing(name));
+        }
+        Ok(list)
+    }
+
     /// Every parameter, query and body, as `(name, value)` (for V1 signing).
     pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
         self.all.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -175,6 +184,11 @@ mod tests {
         assert!(p("Admins=a&Admins.1=b").list("Admins").is_err());
         assert!(p("Admins.x=a").list("Admins").is_err());
         assert!(p("Admins.1=").list("Admins").is_err());
+        assert_eq!(
+            p("").required_list("UserIds").unwrap_err().code_string(),
+            "MissingUserIds"
+        );
+        assert_eq!(p("UserIds.1=a").required_list("UserIds").unwrap(), ["a"]);
     }
 
     #[test]

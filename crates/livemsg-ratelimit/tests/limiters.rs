@@ -315,13 +315,41 @@ async fn a_limiter_whose_redis_never_answers_still_decides_at_once() {
         ..Default::default()
     };
     let limiter = RateLimiter::new(settings).unwrap();
-    let started = std::time::Instant::now();
     let mut admitted = 0;
     for _ in 0..10 {
         admitted += limiter.check(ACCOUNT, "A").await.is_allowed() as u32;
     }
     assert_eq!(admitted, 5);
     assert_eq!(limiter.mode(), Mode::Fallback);
-    // One attempt at Redis, bounded by the timeout, not one per call.
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(limiter.fallbacks(), 1, "the change of mode is counted once");
+}
+
+#[test]
+fn the_in_process_limiter_forgets_idle_keys() {
+    let limiter = InProcessLimiter::default();
+    let limit = Limit {
+        max: 1,
+        window: Duration::from_millis(1),
+    };
+    // 4,095 accounts call once each...
+    for account_id in 0..4_095 {
+        limiter.check_now(
+            &Key {
+                account_id,
+                action: "A",
+            },
+            limit,
+        );
+    }
+    assert_eq!(limiter.keys(), 4_095);
+    // ...their windows pass; the next sweep (every 4,096 checks) drops them all.
+    std::thread::sleep(Duration::from_millis(5));
+    limiter.check_now(
+        &Key {
+            account_id: -1,
+            action: "A",
+        },
+        limit,
+    );
+    assert_eq!(limiter.keys(), 1);
 }
