@@ -64,9 +64,9 @@ _grpc_stubs()
 class Process:
     """A livemsg binary running with its stderr captured to a file."""
 
-    def __init__(self, name, env, log_dir):
+    def __init__(self, name, env, log_dir, label=None):
         self.name = name
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{label or name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [_binary(name)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
@@ -170,16 +170,17 @@ class Stack:
             assert all(r.error_code == "" for r in results), results
         return results[-1] if users else None
 
-    def logon(self, app_id, user_id):
+    def logon(self, app_id, user_id, session_id=""):
         from livemsg.membership.v1 import membership_pb2 as pb
 
-        self.membership().Logon(pb.LogonRequest(app_id=app_id, user_id=user_id))
+        self.membership().Logon(
+            pb.LogonRequest(app_id=app_id, user_id=user_id, session_id=session_id))
 
-    def logoff(self, app_id, user_id):
+    def logoff(self, app_id, user_id, session_id="", reason=0):
         from livemsg.membership.v1 import membership_pb2 as pb
 
-        return list(self.membership().Logoff(
-            pb.LogoffRequest(app_id=app_id, user_id=user_id)).groups_left)
+        return list(self.membership().Logoff(pb.LogoffRequest(
+            app_id=app_id, user_id=user_id, session_id=session_id, reason=reason)).groups_left)
 
     def leave(self, app_id, group_id, users):
         from livemsg.membership.v1 import membership_pb2 as pb
@@ -240,7 +241,17 @@ def make_stack(tmp_path):
         gateway = Process("livemsg-gateway", gateway_env, tmp_path)
         started.append((None, gateway))
         endpoint = gateway.wait_for_address()
-        return Stack(database, env, endpoint, grpc_addr, account, service, gateway)
+        stack = Stack(database, env, endpoint, grpc_addr, account, service, gateway)
+
+        def another_service(label):
+            """Another livemsg-service on the same database (stopped with the stack)."""
+            process = Process("livemsg-service", env, tmp_path, label=label)
+            started.append((None, process))
+            process.wait_for_address()
+            return process
+
+        stack.another_service = another_service
+        return stack
 
     yield start
 

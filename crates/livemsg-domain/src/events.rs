@@ -22,6 +22,10 @@ pub enum EventKind {
     Reopened,
     /// A super group's member count, reported at most once per interval when it changed.
     MemberCount,
+    /// A user logged on (an app event, in no group).
+    Logon,
+    /// A user logged off (an app event, in no group).
+    Logoff,
 }
 
 impl EventKind {
@@ -34,6 +38,8 @@ impl EventKind {
             EventKind::Closed => 4,
             EventKind::Reopened => 5,
             EventKind::MemberCount => 6,
+            EventKind::Logon => 7,
+            EventKind::Logoff => 8,
         }
     }
 
@@ -46,6 +52,8 @@ impl EventKind {
             4 => EventKind::Closed,
             5 => EventKind::Reopened,
             6 => EventKind::MemberCount,
+            7 => EventKind::Logon,
+            8 => EventKind::Logoff,
             _ => return None,
         })
     }
@@ -149,9 +157,12 @@ mod tests {
             EventKind::Closed,
             EventKind::Reopened,
             EventKind::MemberCount,
+            EventKind::Logon,
+            EventKind::Logoff,
         ] {
             assert_eq!(EventKind::from_i16(kind.as_i16()), Some(kind));
         }
         assert_eq!(EventKind::from_i16(0), None);
+        assert_eq!(EventKind::from_i16(9), None);
     }
 }

@@ -361,13 +361,19 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 }
 
 fn is_private_host(host: &str) -> bool {
-    use std::net::IpAddr;
     let lower = host.to_ascii_lowercase();
     if lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".local") {
         return true;
     }
-    match lower.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => {
+    lower.parse().is_ok_and(is_private_ip)
+}
+
+/// Whether an address is loopback, private, link-local, shared (CGNAT) or otherwise not a
+/// public destination for a callback.
+pub fn is_private_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -376,14 +382,15 @@ fn is_private_host(host: &str) -> bool {
                 || v4.is_documentation()
                 || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
         }
-        Ok(IpAddr::V6(v6)) => {
+        IpAddr::V6(v6) => {
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private_ip(IpAddr::V4(v4)))
         }
-        Err(_) => false,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod policy;
 pub use error::{AccessDenied, ApiError, ErrorCode};
 pub use group::{GroupState, MembershipChange, DEFAULT_SUPER_GROUP_THRESHOLD};
 pub use ids::{
-    check_callback_url, AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo,
+    check_callback_url, is_private_ip, AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName,
+    UserId, UserInfo,
 };
 pub use paging::{PageSize, PageToken, SortType};

@@ -1,13 +1,19 @@
-//! `EventService`: membership events from the outbox, replayed and then followed.
+//! `EventService`: membership events from the outbox, replayed and then followed; and the
+//! background work on the outbox (super-group count reports, the app sequencer, retention).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use livemsg_domain::events::EventKind;
 use livemsg_domain::{AppId, GroupId};
 use livemsg_proto::events::v1::event_service_server::EventService;
-use livemsg_proto::events::v1::{EventKind as WireKind, GroupEvent, WatchGroupEventsRequest};
-use livemsg_store::Store;
+use livemsg_proto::events::v1::{
+    EventKind as WireKind, GroupEvent, WatchAppEventsRequest, WatchGroupEventsRequest,
+};
+use livemsg_store::{Store, StoreError};
+use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::mpsc::Sender;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -18,18 +24,22 @@ const BATCH: i64 = 500;
 /// How many events may wait for a slow watcher before reading pauses (the outbox, not memory,
 /// holds the rest).
 const BUFFER: usize = 256;
+/// The metadata that tells a watcher where to resume after a stream ended with an error.
+pub const RESUME_FROM_METADATA: &str = "x-livemsg-resume-from";
 
 /// Serves event streams.
 #[derive(Debug, Clone)]
 pub struct EventApi {
     store: Store,
     poll: Duration,
+    stall: Duration,
 }
 
 impl EventApi {
-    /// A service over `store`, looking for new events every `poll`.
-    pub fn new(store: Store, poll: Duration) -> Self {
-        EventApi { store, poll }
+    /// A service over `store`, looking for new events every `poll`; a watcher that reads
+    /// nothing for `stall` while events wait is told it fell behind.
+    pub fn new(store: Store, poll: Duration, stall: Duration) -> Self {
+        EventApi { store, poll, stall }
     }
 }
 
@@ -41,13 +51,125 @@ fn wire_kind(kind: EventKind) -> WireKind {
         EventKind::Closed => WireKind::Closed,
         EventKind::Reopened => WireKind::Reopened,
         EventKind::MemberCount => WireKind::MemberCount,
+        EventKind::Logon => WireKind::Logon,
+        EventKind::Logoff => WireKind::Logoff,
     }
 }
 
+/// A stream-ending status with its livemsg code and the sequence number to resume from.
+fn end_of_stream(
+    code: tonic::Code,
+    livemsg_code: &'static str,
+    message: String,
+    resume: i64,
+) -> Status {
+    let mut status = Status::new(code, message);
+    status.metadata_mut().insert(
+        livemsg_proto::ERROR_CODE_METADATA,
+        tonic::metadata::MetadataValue::from_static(livemsg_code),
+    );
+    status
+        .metadata_mut()
+        .insert(RESUME_FROM_METADATA, resume.into());
+    status
+}
+
+/// Counts the open watchers (`livemsg_event_watchers`) while it lives.
+struct WatcherGauge;
+
+impl WatcherGauge {
+    fn open() -> Self {
+        metrics::gauge!("livemsg_event_watchers").increment(1.0);
+        WatcherGauge
+    }
+}
+
+impl Drop for WatcherGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("livemsg_event_watchers").decrement(1.0);
+    }
+}
+
+/// Follows one stream: reads events from `next` on with `fetch` (each with its sequence number
+/// in that stream), sends them in order, and looks again every `poll` once caught up. Ends the
+/// stream with `EventsExpired` when the events it needs were pruned, and with
+/// `WatcherFellBehind` when the watcher leaves its buffer full for `stall`.
+async fn follow<F, Fut>(
+    tx: Sender<Result<GroupEvent, Status>>,
+    mut next: i64,
+    poll: Duration,
+    stall: Duration,
+    mut fetch: F,
+) where
+    F: FnMut(i64) -> Fut,
+    Fut: Future<Output = Result<Vec<(i64, GroupEvent)>, StoreError>>,
+{
+    let _gauge = WatcherGauge::open();
+    loop {
+        let batch = match fetch(next).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                let _ = tx.send(Err(errors::status(err))).await;
+                return;
+            }
+        };
+        let Some(&(first, _)) = batch.first() else {
+            tokio::select! {
+                () = tokio::time::sleep(poll) => continue,
+                () = tx.closed() => return,
+            }
+        };
+        if first > next {
+            // Sequences have no gaps: what is missing was deleted by retention.
+            metrics::counter!("livemsg_event_watchers_ended_total", "reason" => "expired")
+                .increment(1);
+            let message = format!(
+                "events {next} to {} are no longer kept; read the count, then resume from {first}",
+                first - 1
+            );
+            let _ = tx
+                .send(Err(end_of_stream(
+                    tonic::Code::OutOfRange,
+                    "EventsExpired",
+                    message,
+                    first,
+                )))
+                .await;
+            return;
+        }
+        for (seq, event) in batch {
+            match tx.send_timeout(Ok(event), stall).await {
+                Ok(()) => next = seq + 1,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    metrics::counter!("livemsg_event_watchers_ended_total", "reason" => "fell_behind")
+                        .increment(1);
+                    let message = format!(
+                        "the watcher read nothing for {} ms while events waited; resume from {next}",
+                        stall.as_millis()
+                    );
+                    // Queued behind what the buffer holds, so the watcher gets every event
+                    // before `next` first.
+                    let status = end_of_stream(
+                        tonic::Code::ResourceExhausted,
+                        "WatcherFellBehind",
+                        message,
+                        next,
+                    );
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                Err(SendTimeoutError::Closed(_)) => return,
+            }
+        }
+    }
+}
+
+type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<GroupEvent, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl EventService for EventApi {
-    type WatchGroupEventsStream =
-        Pin<Box<dyn tokio_stream::Stream<Item = Result<GroupEvent, Status>> + Send>>;
+    type WatchGroupEventsStream = EventStream;
+    type WatchAppEventsStream = EventStream;
 
     #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id, group.id = %request.get_ref().group_id))]
     async fn watch_group_events(
@@ -63,42 +185,89 @@ impl EventService for EventApi {
             .await
             .map_err(errors::status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
-        let (store, poll) = (self.store.clone(), self.poll);
-        let mut next = req.from_seq.max(1);
-        tokio::spawn(async move {
-            loop {
-                let batch = match store.group_events(&app_id, &group_id, next, BATCH).await {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        let _ = tx.send(Err(errors::status(err))).await;
-                        return;
-                    }
-                };
-                if batch.is_empty() {
-                    tokio::select! {
-                        () = tokio::time::sleep(poll) => continue,
-                        () = tx.closed() => return,
-                    }
-                }
-                for event in batch {
-                    next = event.seq + 1;
-                    let message = GroupEvent {
-                        app_id: app_id.to_string(),
-                        group_id: group_id.to_string(),
-                        seq: event.seq,
-                        kind: wire_kind(event.kind).into(),
-                        user_id: event.user_id.unwrap_or_default(),
-                        user_info: event.user_info.unwrap_or_default(),
-                        member_count: event.member_count,
-                        timestamp_ms: event.created_at.timestamp_millis(),
-                    };
-                    // Waits while the watcher is slow; stops when it has gone.
-                    if tx.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
+        let store = self.store.clone();
+        let fetch = move |next: i64| {
+            let (store, app_id, group_id) = (store.clone(), app_id.clone(), group_id.clone());
+            async move {
+                let events = store.group_events(&app_id, &group_id, next, BATCH).await?;
+                Ok(events
+                    .into_iter()
+                    .map(|event| {
+                        let message = GroupEvent {
+                            app_id: app_id.to_string(),
+                            group_id: group_id.to_string(),
+                            seq: event.seq,
+                            kind: wire_kind(event.kind).into(),
+                            user_id: event.user_id.unwrap_or_default(),
+                            user_info: event.user_info.unwrap_or_default(),
+                            member_count: event.member_count,
+                            timestamp_ms: event.created_at.timestamp_millis(),
+                            ..GroupEvent::default()
+                        };
+                        (event.seq, message)
+                    })
+                    .collect())
             }
-        });
+        };
+        tokio::spawn(follow(
+            tx,
+            req.from_seq.max(1),
+            self.poll,
+            self.stall,
+            fetch,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    async fn watch_app_events(
+        &self,
+        request: Request<WatchAppEventsRequest>,
+    ) -> Result<Response<Self::WatchAppEventsStream>, Status> {
+        let req = request.into_inner();
+        let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
+        if !self
+            .store
+            .app_exists(&app_id)
+            .await
+            .map_err(errors::status)?
+        {
+            return Err(errors::status(StoreError::AppNotFound));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
+        let store = self.store.clone();
+        let fetch = move |next: i64| {
+            let (store, app_id) = (store.clone(), app_id.clone());
+            async move {
+                let events = store.app_events(&app_id, next, BATCH).await?;
+                Ok(events
+                    .into_iter()
+                    .map(|event| {
+                        let message = GroupEvent {
+                            app_id: app_id.to_string(),
+                            group_id: event.group_id.unwrap_or_default(),
+                            seq: event.seq.unwrap_or_default(),
+                            kind: wire_kind(event.kind).into(),
+                            user_id: event.user_id.unwrap_or_default(),
+                            user_info: event.user_info.unwrap_or_default(),
+                            member_count: event.member_count.unwrap_or_default(),
+                            timestamp_ms: event.created_at.timestamp_millis(),
+                            app_seq: event.app_seq,
+                            session_id: event.session_id.unwrap_or_default(),
+                            logoff_reason: event.reason.map(i32::from).unwrap_or_default(),
+                        };
+                        (event.app_seq, message)
+                    })
+                    .collect())
+            }
+        };
+        tokio::spawn(follow(
+            tx,
+            req.from_seq.max(1),
+            self.poll,
+            self.stall,
+            fetch,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -115,5 +284,52 @@ pub(crate) async fn report_counts(store: Store, interval: Duration) {
         if let Err(err) = store.report_super_group_counts(interval).await {
             tracing::warn!(error = ?err, "super group count report failed");
         }
+    }
+}
+
+/// Numbers new events into their app's stream every `interval` (at once again while there is
+/// more). Runs in every instance; the store keeps each app to one numbering at a time.
+pub(crate) async fn sequence(store: Store, interval: Duration) {
+    loop {
+        match store.sequence_events(64, 5_000).await {
+            Ok(0) => tokio::time::sleep(interval).await,
+            Ok(numbered) => {
+                metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, "event sequencing failed");
+                tokio::time::sleep(interval).await;
+            }
+        }
+    }
+}
+
+/// Deletes events past their retention, every minute, and reports the callback backlog
+/// (`livemsg_callback_backlog_events`) every 10 seconds.
+pub(crate) async fn maintain(store: Store, retention: Duration) {
+    let mut round = 0u64;
+    loop {
+        if round.is_multiple_of(6) {
+            loop {
+                match store.prune_events(retention, 10_000).await {
+                    Ok(0) => break,
+                    Ok(deleted) => {
+                        metrics::counter!("livemsg_events_pruned_total").increment(deleted);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "event pruning failed");
+                        break;
+                    }
+                }
+            }
+        }
+        match store.callback_backlog().await {
+            Ok(backlog) => {
+                metrics::gauge!("livemsg_callback_backlog_events").set(backlog as f64);
+            }
+            Err(err) => tracing::warn!(error = ?err, "reading the callback backlog failed"),
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }

@@ -9,6 +9,7 @@
 mod admin;
 mod api;
 mod auth;
+pub mod callbacks;
 mod errors;
 mod events;
 mod membership;
@@ -49,6 +50,9 @@ pub enum BuildError {
     /// The TLS files cannot be read.
     #[error("cannot read the TLS files: {0}")]
     Tls(std::io::Error),
+    /// The HTTP client for callbacks cannot be built.
+    #[error("cannot build the callback client: {0}")]
+    CallbackClient(#[from] reqwest::Error),
     /// The listen address cannot be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -65,6 +69,8 @@ pub struct Application {
     admin_check: TokenCheck,
     event_poll: std::time::Duration,
     count_interval: std::time::Duration,
+    events: settings::EventSettings,
+    dispatcher: callbacks::Dispatcher,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -150,10 +156,13 @@ impl Application {
         let tls = settings.service.tls().map_err(BuildError::Tls)?;
         let listener = TcpListener::bind(&settings.service.listen).await?;
         let http_listener = TcpListener::bind(&settings.service.metrics_listen).await?;
+        let store = Store::new(pool, settings.groups.super_group_threshold, keyring);
         Ok(Application {
             listener,
             http_listener,
-            store: Store::new(pool, settings.groups.super_group_threshold, keyring),
+            dispatcher: callbacks::Dispatcher::new(store.clone(), settings.callbacks.clone())?,
+            events: settings.events.clone(),
+            store,
             allow_private_urls: settings.callbacks.allow_private_urls,
             token_check,
             admin_check,
@@ -195,10 +204,21 @@ impl Application {
         let draining = Arc::new(AtomicBool::new(false));
         let (health, health_service) = tonic_health::server::health_reporter();
         let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
-        let counts = tokio::spawn(events::report_counts(
-            self.store.clone(),
-            self.count_interval,
-        ));
+        let background = [
+            tokio::spawn(events::report_counts(
+                self.store.clone(),
+                self.count_interval,
+            )),
+            tokio::spawn(events::sequence(
+                self.store.clone(),
+                std::time::Duration::from_millis(self.events.sequence_interval_ms),
+            )),
+            tokio::spawn(events::maintain(
+                self.store.clone(),
+                std::time::Duration::from_secs(self.events.retention_secs),
+            )),
+            tokio::spawn(self.dispatcher.run()),
+        ];
         let http = axum::serve(
             self.http_listener,
             observe::http_router(pool.clone(), draining.clone()),
@@ -244,7 +264,11 @@ impl Application {
                 check.clone(),
             ))
             .add_service(EventServiceServer::with_interceptor(
-                EventApi::new(self.store.clone(), self.event_poll),
+                EventApi::new(
+                    self.store.clone(),
+                    self.event_poll,
+                    std::time::Duration::from_millis(self.events.watcher_stall_ms),
+                ),
                 check.clone(),
             ))
             .add_service(AdminServiceServer::with_interceptor(
@@ -269,7 +293,9 @@ impl Application {
             )
             .await;
         probe.abort();
-        counts.abort();
+        for task in background {
+            task.abort();
+        }
         http.abort();
         pool.close().await;
         result.unwrap_or(Ok(()))

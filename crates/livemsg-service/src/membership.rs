@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use livemsg_domain::{AppId, GroupId, MembershipChange, UserId, UserInfo};
+use livemsg_domain::{ApiError, AppId, GroupId, MembershipChange, UserId, UserInfo};
 use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_proto::membership::v1::membership_service_server::MembershipService;
 use livemsg_proto::membership::v1::{
     BatchUpdateMembershipRequest, BatchUpdateMembershipResponse, GetGroupCountRequest,
-    GetGroupCountResponse, ItemResult, JoinGroupRequest, LeaveGroupRequest, LogoffRequest,
-    LogoffResponse, LogonRequest, LogonResponse, MembershipItem, MembershipResponse, Operation,
+    GetGroupCountResponse, ItemResult, JoinGroupRequest, LeaveGroupRequest, LogoffReason,
+    LogoffRequest, LogoffResponse, LogonRequest, LogonResponse, MembershipItem, MembershipResponse,
+    Operation,
 };
 use livemsg_store::{MembershipOp, Store};
 use tonic::{Request, Response, Status};
@@ -169,8 +170,9 @@ impl MembershipService for MembershipApi {
         let req = request.into_inner();
         let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
         let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
+        let session_id = session_id(&req.session_id)?;
         self.store
-            .logon(&app_id, &user_id)
+            .logon(&app_id, &user_id, session_id)
             .await
             .map_err(errors::status)?;
         Ok(Response::new(LogonResponse {}))
@@ -184,9 +186,21 @@ impl MembershipService for MembershipApi {
         let req = request.into_inner();
         let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
         let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
+        let session_id = session_id(&req.session_id)?;
+        let reason = match LogoffReason::try_from(req.reason) {
+            Ok(LogoffReason::Unspecified | LogoffReason::Normal) => 1,
+            Ok(LogoffReason::Timeout) => 3,
+            Ok(LogoffReason::LoggedOnElsewhere) => 4,
+            Err(_) => {
+                return Err(errors::invalid(ApiError::invalid(
+                    "reason",
+                    format_args!("{} is not a LogoffReason", req.reason),
+                )))
+            }
+        };
         let groups_left = self
             .store
-            .logoff(&app_id, &user_id)
+            .logoff(&app_id, &user_id, session_id, reason)
             .await
             .map_err(errors::status)?;
         Ok(Response::new(LogoffResponse { groups_left }))
@@ -209,4 +223,15 @@ impl MembershipService for MembershipApi {
             state: WireGroupState::from(state).into(),
         }))
     }
+}
+
+/// Checks a session id: up to 128 printable ASCII characters, may be empty.
+fn session_id(value: &str) -> Result<&str, Status> {
+    if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(errors::invalid(ApiError::invalid(
+            "session_id",
+            "must be at most 128 printable ASCII characters without spaces",
+        )));
+    }
+    Ok(value)
 }

@@ -17,6 +17,8 @@ pub struct ServiceSettings {
     pub service: GrpcSettings,
     /// `[groups]`
     pub groups: GroupSettings,
+    /// `[events]`
+    pub events: EventSettings,
     /// `[callbacks]`
     pub callbacks: CallbackSettings,
     /// `[secrets]`
@@ -200,10 +202,69 @@ impl Default for GroupSettings {
     }
 }
 
+/// The event outbox and its streams (`[events]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// How long events are kept, in seconds (an event that still waits for its callback is
+    /// kept until it is delivered or given up).
+    pub retention_secs: u64,
+    /// A watcher that reads nothing for this long while events wait for it is told it fell
+    /// behind, and its stream ends; it resumes from the sequence number it is given.
+    pub watcher_stall_ms: u64,
+    /// How often the sequencer numbers new events in their app's stream.
+    pub sequence_interval_ms: u64,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            retention_secs: 86_400,
+            watcher_stall_ms: 30_000,
+            sequence_interval_ms: 100,
+        }
+    }
+}
+
 /// Event callback rules (`[callbacks]`).
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackSettings {
-    /// Accept callback and audit URLs with private addresses and ports (self-hosted networks).
+    /// Accept callback and audit URLs with private addresses and ports (self-hosted networks),
+    /// and deliver to host names that resolve to private addresses.
     pub allow_private_urls: bool,
+    /// How often an idle instance looks for apps with callbacks to send.
+    pub poll_ms: u64,
+    /// The most events in one callback request.
+    pub max_batch_events: i64,
+    /// How long a receiver may take to answer one request.
+    pub timeout_ms: u64,
+    /// The wait after the first failure of a batch; it doubles with every further failure ...
+    pub initial_backoff_ms: u64,
+    /// ... up to this.
+    pub max_backoff_ms: u64,
+    /// A receiver that has failed for this long without a success loses what waits for it
+    /// (counted in `livemsg_callback_events_total{outcome="dropped"}`).
+    pub retry_for_secs: u64,
+    /// How many apps one instance delivers to at once.
+    pub concurrency: usize,
+    /// How long an instance holds an app's delivery before another may take it over (it renews
+    /// it with every batch); longer than `timeout_ms`.
+    pub lease_ms: u64,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        CallbackSettings {
+            allow_private_urls: false,
+            poll_ms: 200,
+            max_batch_events: 100,
+            timeout_ms: 5_000,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            retry_for_secs: 3_600,
+            concurrency: 16,
+            lease_ms: 30_000,
+        }
+    }
 }

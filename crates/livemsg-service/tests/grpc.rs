@@ -796,3 +796,273 @@ async fn next_event(
         .unwrap()
         .expect("the stream stays open")
 }
+
+/// Starts another instance of the service on `pool` and returns an event client to it.
+async fn another_instance(
+    pool: PgPool,
+    tune: impl FnOnce(&mut ServiceSettings),
+) -> livemsg_proto::events::v1::event_service_client::EventServiceClient<AuthenticatedChannel> {
+    let mut settings = test_settings();
+    settings.service.event_poll_ms = 20;
+    settings.events.sequence_interval_ms = 20;
+    tune(&mut settings);
+    let other = Application::build_with_pool(&settings, pool).await.unwrap();
+    let addr = other.local_addr();
+    tokio::spawn(other.run_until_stopped(std::future::pending()));
+    // HTTP/2's smallest windows, so a watcher that does not read pushes back at once.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    livemsg_proto::events::v1::event_service_client::EventServiceClient::new(
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            BearerToken::new(TOKEN).unwrap(),
+        ),
+    )
+}
+
+fn resume_from(status: &tonic::Status) -> i64 {
+    status
+        .metadata()
+        .get("x-livemsg-resume-from")
+        .expect("the status says where to resume")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn app_watchers_on_two_instances_see_one_identical_stream(pool: PgPool) {
+    use livemsg_proto::events::v1::{EventKind, WatchAppEventsRequest};
+    use livemsg_proto::membership::v1::{LogoffReason, LogoffRequest, LogonRequest};
+    let h = start(pool.clone(), 2_000).await;
+    let mut one = another_instance(pool.clone(), |_| {}).await;
+    let mut two = another_instance(pool, |_| {}).await;
+    h.create_group("a").await;
+    h.create_group("b").await;
+    let mut membership = MembershipServiceClient::new(h.channel.clone());
+    membership
+        .logon(LogonRequest {
+            app_id: h.app_id.clone(),
+            user_id: "viewer".into(),
+            session_id: "sess-1".into(),
+        })
+        .await
+        .unwrap();
+    let watch = || WatchAppEventsRequest {
+        app_id: h.app_id.clone(),
+        from_seq: 1,
+    };
+    let mut first = one.watch_app_events(watch()).await.unwrap().into_inner();
+    // Changes race over two groups while both watchers follow.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        for group in ["a", "b"] {
+            let mut membership = MembershipServiceClient::new(h.channel.clone());
+            let app_id = h.app_id.clone();
+            tasks.push(tokio::spawn(async move {
+                membership
+                    .join_group(JoinGroupRequest {
+                        app_id,
+                        group_id: group.into(),
+                        user_id: format!("u{i}"),
+                        user_info: String::new(),
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    membership
+        .join_group(JoinGroupRequest {
+            app_id: h.app_id.clone(),
+            group_id: "a".into(),
+            user_id: "viewer".into(),
+            user_info: String::new(),
+        })
+        .await
+        .unwrap();
+    membership
+        .logoff(LogoffRequest {
+            app_id: h.app_id.clone(),
+            user_id: "viewer".into(),
+            session_id: "sess-1".into(),
+            reason: LogoffReason::Timeout.into(),
+        })
+        .await
+        .unwrap();
+    let mut second = two.watch_app_events(watch()).await.unwrap().into_inner();
+    // 1 logon, 41 joins, 1 logoff, 1 leave that follows from it.
+    let mut streams = Vec::new();
+    for stream in [&mut first, &mut second] {
+        let mut events = Vec::new();
+        for _ in 0..44 {
+            events.push(next_event(stream).await);
+        }
+        streams.push(events);
+    }
+    assert_eq!(streams[0], streams[1], "both instances tell the same story");
+    let events = &streams[0];
+    assert_eq!(
+        events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        (1..=44).collect::<Vec<_>>()
+    );
+    assert_eq!(events[0].kind(), EventKind::Logon);
+    assert_eq!(events[0].session_id, "sess-1");
+    let logoff = &events[42];
+    assert_eq!(
+        (logoff.kind(), logoff.logoff_reason),
+        (EventKind::Logoff, 3)
+    );
+    assert_eq!(
+        (
+            events[43].kind(),
+            events[43].group_id.as_str(),
+            events[43].user_id.as_str()
+        ),
+        (EventKind::UserLeft, "a", "viewer")
+    );
+    for group in ["a", "b"] {
+        let seqs: Vec<i64> = events
+            .iter()
+            .filter(|e| e.group_id == group)
+            .map(|e| e.seq)
+            .collect();
+        let expected = if group == "a" { 22 } else { 20 };
+        assert_eq!(seqs, (1..=expected).collect::<Vec<_>>(), "group {group}");
+    }
+    // Unknown apps are refused at once.
+    let err = one
+        .watch_app_events(WatchAppEventsRequest {
+            app_id: "nosuchapp".into(),
+            from_seq: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), "ResourceNotExist");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_watcher_that_stops_reading_is_told_where_to_resume(pool: PgPool) {
+    use livemsg_proto::events::v1::WatchGroupEventsRequest;
+    let h = start(pool.clone(), 100_000).await;
+    let mut events = another_instance(pool, |s| s.events.watcher_stall_ms = 200).await;
+    h.create_group("room").await;
+    // More events than the service's buffer and the connection's flow-control window hold.
+    let total = 6_000;
+    let items: Vec<MembershipItem> = (0..total)
+        .map(|i| MembershipItem {
+            operation: Operation::Join.into(),
+            group_id: "room".into(),
+            user_id: format!("user{i}"),
+            user_info: "x".repeat(500),
+        })
+        .collect();
+    for chunk in items.chunks(1000) {
+        MembershipServiceClient::new(h.channel.clone())
+            .batch_update_membership(BatchUpdateMembershipRequest {
+                app_id: h.app_id.clone(),
+                items: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+    let watch = |from_seq| WatchGroupEventsRequest {
+        app_id: h.app_id.clone(),
+        group_id: "room".into(),
+        from_seq,
+    };
+    let mut stream = events
+        .watch_group_events(watch(1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_event(&mut stream).await.seq, 1);
+    // The watcher stops reading for a while.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let mut expected = 2;
+    let status = loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+            .await
+            .expect("the stream ends with a status, it does not hang");
+        match message {
+            Ok(Some(event)) => {
+                assert_eq!(event.seq, expected, "in order, nothing skipped");
+                expected += 1;
+            }
+            Ok(None) => panic!("the stream ended without saying why"),
+            Err(status) => break status,
+        }
+    };
+    assert!(expected <= total, "it was stopped before the end");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(
+        status.metadata().get("x-livemsg-code").unwrap(),
+        "WatcherFellBehind"
+    );
+    assert_eq!(
+        resume_from(&status),
+        expected,
+        "resume right after the last event read"
+    );
+    let mut resumed = events
+        .watch_group_events(watch(expected))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_event(&mut resumed).await.seq, expected);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_watcher_asking_for_pruned_events_is_told_where_to_resume(pool: PgPool) {
+    use livemsg_proto::events::v1::WatchGroupEventsRequest;
+    let h = start(pool.clone(), 2_000).await;
+    let store = Store::new(pool.clone(), 2_000, Keyring::generate());
+    let mut events = another_instance(pool, |_| {}).await;
+    h.create_group("room").await;
+    for user in ["a", "b", "c"] {
+        h.join("room", user).await.unwrap();
+    }
+    // Once numbered in the app's stream, with no callback waiting, they may be pruned.
+    let app_id = livemsg_domain::AppId::parse(&h.app_id).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.app_events(&app_id, 1, 10).await.unwrap().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the sequencer runs");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store
+            .prune_events(std::time::Duration::ZERO, 100)
+            .await
+            .unwrap(),
+        3
+    );
+    h.join("room", "d").await.unwrap();
+    let mut stream = events
+        .watch_group_events(WatchGroupEventsRequest {
+            app_id: h.app_id.clone(),
+            group_id: "room".into(),
+            from_seq: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange);
+    assert_eq!(
+        status.metadata().get("x-livemsg-code").unwrap(),
+        "EventsExpired"
+    );
+    assert_eq!(resume_from(&status), 4);
+}

@@ -15,6 +15,7 @@
 
 pub mod crypto;
 mod error;
+mod events;
 mod identity;
 mod ids;
 mod membership;
@@ -26,6 +27,7 @@ use sqlx::Row;
 
 pub use crypto::Keyring;
 pub use error::StoreError;
+pub use events::{AppEvent, CallbackBatch, CallbackStream, FailedBatch};
 pub use membership::{MembershipOp, PageRequest, UserPage};
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
@@ -95,12 +97,19 @@ impl Store {
     pub async fn create_app(&self, app: NewApp) -> Result<AppRecord, StoreError> {
         loop {
             let app_id = ids::app_id();
+            // The app and its event stream's row, in one statement.
             let row = sqlx::query_as::<_, AppRecord>(
-                "INSERT INTO apps (app_id, account_id, app_name, app_key, app_sign, data_center,
-                                   audit_type, audit_url, event_callback_url, msg_life_cycle)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (app_id) DO NOTHING
-                 RETURNING *",
+                "WITH app AS (
+                     INSERT INTO apps (app_id, account_id, app_name, app_key, app_sign,
+                                       data_center, audit_type, audit_url, event_callback_url,
+                                       msg_life_cycle)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (app_id) DO NOTHING
+                     RETURNING *
+                 ), stream AS (
+                     INSERT INTO app_streams (app_id) SELECT app_id FROM app
+                 )
+                 SELECT * FROM app",
             )
             .bind(&app_id)
             .bind(app.account_id)
@@ -148,10 +157,22 @@ impl Store {
         data_center: DataCenter,
         url: &str,
     ) -> Result<AppRecord, StoreError> {
+        // Callbacks turned on start from now: events from before, when nobody listened, are
+        // not sent. (The stream's row is locked by the update, so the sequencer cannot move it
+        // in between.)
         sqlx::query_as::<_, AppRecord>(
-            "UPDATE apps SET event_callback_url = $4, modified_at = now()
-             WHERE app_id = $1 AND account_id = $2 AND data_center = $3
-             RETURNING *",
+            "WITH app AS (
+                 UPDATE apps SET event_callback_url = $4, modified_at = now()
+                 WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+                 RETURNING *, (SELECT event_callback_url = '' FROM apps WHERE app_id = $1)
+                     AS was_off
+             ), stream AS (
+                 UPDATE app_streams s
+                 SET delivered_seq = s.next_seq - 1, batch_end = NULL, batch_id = NULL,
+                     attempts = 0, retry_at = NULL, failing_since = NULL
+                 FROM app WHERE s.app_id = app.app_id AND app.was_off AND $4 <> ''
+             )
+             SELECT * FROM app",
         )
         .bind(app_id.as_str())
         .bind(account_id)
@@ -299,37 +320,28 @@ impl Store {
         Ok(UserPage::from_rows(members, page.size))
     }
 
-    /// Records that a user logged on.
-    pub async fn logon(&self, app_id: &AppId, user_id: &UserId) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, TRUE)
-             ON CONFLICT (app_id, user_id) DO UPDATE SET online = TRUE, changed_at = now()",
-        )
-        .bind(app_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
-        Ok(())
+    /// Records that a user logged on (its presence and a logon event, in one transaction).
+    /// `session_id` names the connection, as the connection tier knows it (may be empty).
+    pub async fn logon(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        events::presence(&self.pool, app_id, user_id, true, session_id, None).await
     }
 
-    /// Records that a user logged off and removes it from every group of the app it was in,
-    /// each group's leave in that group's own transaction (with its events). Returns the groups
-    /// left.
+    /// Records that a user logged off (its presence and a logoff event with `reason`, in one
+    /// transaction), then removes it from every group of the app it was in, each group's leave
+    /// in that group's own transaction (with its events). Returns the groups left.
     pub async fn logoff(
         &self,
         app_id: &AppId,
         user_id: &UserId,
+        session_id: &str,
+        reason: i16,
     ) -> Result<Vec<String>, StoreError> {
-        sqlx::query(
-            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, FALSE)
-             ON CONFLICT (app_id, user_id) DO UPDATE SET online = FALSE, changed_at = now()",
-        )
-        .bind(app_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
+        events::presence(&self.pool, app_id, user_id, false, session_id, Some(reason)).await?;
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT g.group_id FROM group_members m JOIN groups g ON g.group_pk = m.group_pk
              WHERE g.app_id = $1 AND m.user_id = $2 AND NOT g.deleted ORDER BY g.group_pk",
@@ -500,6 +512,98 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Numbers committed events in their app's stream (up to `max_apps` apps and `max_events`
+    /// events each per call); returns how many were numbered. Safe from several instances.
+    pub async fn sequence_events(&self, max_apps: i64, max_events: i64) -> Result<u64, StoreError> {
+        events::sequence_events(&self.pool, max_apps, max_events).await
+    }
+
+    /// An app's events from app sequence number `from_seq` on, in order, at most `limit`.
+    pub async fn app_events(
+        &self,
+        app_id: &AppId,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AppEvent>, StoreError> {
+        events::app_events(&self.pool, app_id, from_seq, limit).await
+    }
+
+    /// Whether an app exists (in any account).
+    pub async fn app_exists(&self, app_id: &AppId) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apps WHERE app_id = $1)")
+                .bind(app_id.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Takes the callback lease of up to `limit` apps with events waiting; see
+    /// [`CallbackStream`].
+    pub async fn claim_callback_streams(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<CallbackStream>, StoreError> {
+        events::claim_callback_streams(&self.pool, owner, lease, limit).await
+    }
+
+    /// The next batch to send for a leased app, recorded as in flight; renews the lease.
+    pub async fn next_callback_batch(
+        &self,
+        app_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+        max_events: i64,
+    ) -> Result<Option<CallbackBatch>, StoreError> {
+        events::next_callback_batch(&self.pool, app_id, owner, lease, max_events).await
+    }
+
+    /// Records a delivered batch; false if the lease was lost meanwhile.
+    pub async fn callback_batch_delivered(
+        &self,
+        app_id: &str,
+        owner: &str,
+        end: i64,
+    ) -> Result<bool, StoreError> {
+        events::batch_delivered(&self.pool, app_id, owner, end).await
+    }
+
+    /// Records a failed send and lets the lease go; see [`FailedBatch`].
+    pub async fn callback_batch_failed(
+        &self,
+        app_id: &str,
+        owner: &str,
+        backoff: std::time::Duration,
+        retry_for: std::time::Duration,
+    ) -> Result<FailedBatch, StoreError> {
+        events::batch_failed(&self.pool, app_id, owner, backoff, retry_for).await
+    }
+
+    /// Lets an app's callback lease go.
+    pub async fn release_callback_stream(
+        &self,
+        app_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        events::release_callback_stream(&self.pool, app_id, owner).await
+    }
+
+    /// Deletes events older than `retention` that no callback waits for (up to `limit`).
+    pub async fn prune_events(
+        &self,
+        retention: std::time::Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        events::prune_events(&self.pool, retention, limit).await
+    }
+
+    /// Events waiting for their callback, over all apps.
+    pub async fn callback_backlog(&self) -> Result<i64, StoreError> {
+        events::callback_backlog(&self.pool).await
     }
 
     /// The exact member count and the state of a group.

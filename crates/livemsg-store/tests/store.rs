@@ -937,10 +937,17 @@ async fn logoff_takes_a_user_offline_and_out_of_every_group(pool: PgPool) {
         }
     };
     assert!(online(&f).await.is_empty());
-    f.store.logon(&f.app_id, &uid("viewer")).await.unwrap();
+    f.store
+        .logon(&f.app_id, &uid("viewer"), "s1")
+        .await
+        .unwrap();
     assert_eq!(online(&f).await.into_iter().collect::<Vec<_>>(), ["viewer"]);
 
-    let left = f.store.logoff(&f.app_id, &uid("viewer")).await.unwrap();
+    let left = f
+        .store
+        .logoff(&f.app_id, &uid("viewer"), "s1", 1)
+        .await
+        .unwrap();
     assert_eq!(left, ["a", "b", "big"]);
     assert!(online(&f).await.is_empty());
     assert_eq!(f.store.group_count(&f.app_id, &a).await.unwrap().0, 1);
@@ -956,14 +963,326 @@ async fn logoff_takes_a_user_offline_and_out_of_every_group(pool: PgPool) {
     // Logging off again changes nothing.
     assert!(f
         .store
-        .logoff(&f.app_id, &uid("viewer"))
+        .logoff(&f.app_id, &uid("viewer"), "s1", 1)
         .await
         .unwrap()
         .is_empty());
     assert!(matches!(
         f.store
-            .logon(&AppId::parse("nosuchapp").unwrap(), &uid("x"))
+            .logon(&AppId::parse("nosuchapp").unwrap(), &uid("x"), "")
             .await,
         Err(StoreError::AppNotFound)
     ));
+}
+
+/// Numbers everything waiting, from two sequencers at once, until nothing is left.
+async fn sequence_all(store: &Store) {
+    loop {
+        let (a, b) = tokio::join!(store.sequence_events(64, 7), store.sequence_events(64, 7));
+        if a.unwrap() + b.unwrap() == 0 {
+            break;
+        }
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    let f = fixture(pool, THRESHOLD).await;
+    let (a, b) = (f.group("a").await, f.group("b").await);
+    f.store
+        .logon(&f.app_id, &uid("first"), "s-1")
+        .await
+        .unwrap();
+    // Sequencers run while 60 changes race over two groups.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sequencer = {
+        let (store, stop) = (f.store.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.sequence_events(64, 5).await.unwrap();
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        for group in [&a, &b] {
+            let (store, app, group) = (f.store.clone(), f.app_id.clone(), group.clone());
+            tasks.push(tokio::spawn(async move {
+                let user = uid(format!("u{i}"));
+                store
+                    .join_group(&app, &group, &user, &UserInfo::parse("").unwrap())
+                    .await
+                    .unwrap();
+                if i % 3 == 0 {
+                    store.leave_group(&app, &group, &user).await.unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    f.store
+        .logoff(&f.app_id, &uid("first"), "s-1", 3)
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sequencer.await.unwrap();
+    sequence_all(&f.store).await;
+
+    let events = f.store.app_events(&f.app_id, 1, 1_000).await.unwrap();
+    // 60 joins and 20 leaves, a logon and a logoff: each once, numbered 1..=82.
+    assert_eq!(events.len(), 82);
+    assert_eq!(
+        events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        (1..=82).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (events[0].kind, events[0].session_id.as_deref()),
+        (Logon, Some("s-1"))
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.reason, last.member_count),
+        (Logoff, Some(3), None)
+    );
+    // Each group's events appear in its own order, all of them.
+    for group in ["a", "b"] {
+        let seqs: Vec<i64> = events
+            .iter()
+            .filter(|e| e.group_id.as_deref() == Some(group))
+            .map(|e| e.seq.unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "group {group}");
+    }
+    // Reading from the middle resumes exactly there.
+    let tail = f.store.app_events(&f.app_id, 80, 10).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        [80, 81, 82]
+    );
+    // Nothing is numbered twice.
+    assert_eq!(f.store.sequence_events(64, 100).await.unwrap(), 0);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_callback_batch_is_leased_retried_under_one_id_and_given_up_after_the_window(
+    pool: PgPool,
+) {
+    use livemsg_store::FailedBatch;
+    use std::time::Duration;
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g").await;
+    let lease = Duration::from_secs(30);
+    // No URL: nothing to deliver.
+    f.store
+        .join_group(&f.app_id, &g, &uid("before"), &UserInfo::parse("").unwrap())
+        .await
+        .unwrap();
+    sequence_all(&f.store).await;
+    assert!(f
+        .store
+        .claim_callback_streams("A", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Turning callbacks on starts from now: the earlier event is not sent.
+    f.store
+        .set_event_callback_url(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            "https://example.com/cb",
+        )
+        .await
+        .unwrap();
+    for i in 0..5 {
+        f.store
+            .join_group(
+                &f.app_id,
+                &g,
+                &uid(format!("u{i}")),
+                &UserInfo::parse("").unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    sequence_all(&f.store).await;
+    let claimed = f
+        .store
+        .claim_callback_streams("A", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].url, "https://example.com/cb");
+    assert!(!claimed[0].app_key.is_empty());
+    // Another instance finds it leased.
+    assert!(f
+        .store
+        .claim_callback_streams("B", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let app = f.app_id.as_str();
+    let first = f
+        .store
+        .next_callback_batch(app, "A", lease, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    assert_eq!(first.end, 4);
+    // B holds no lease: it gets nothing and can record nothing.
+    assert!(f
+        .store
+        .next_callback_batch(app, "B", lease, 3)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!f.store.callback_batch_delivered(app, "B", 4).await.unwrap());
+    // The send fails: retry, which lets the lease go.
+    let failed = f
+        .store
+        .callback_batch_failed(app, "A", Duration::ZERO, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(failed, FailedBatch::Retry { attempts: 1 });
+    // B takes over and gets the same batch under the same id, even with a larger limit.
+    let claimed = f
+        .store
+        .claim_callback_streams("B", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(claimed[0].failing_since.is_some());
+    let again = f
+        .store
+        .next_callback_batch(app, "B", lease, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, first);
+    assert!(f.store.callback_batch_delivered(app, "B", 4).await.unwrap());
+    // Then the rest, under a new id.
+    let rest = f
+        .store
+        .next_callback_batch(app, "B", lease, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rest.events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        [5, 6]
+    );
+    assert_ne!(rest.transaction_id, first.transaction_id);
+    assert_eq!(rest.transaction_id.len(), 36);
+    // Failing for longer than the window gives everything waiting up.
+    let failed = f
+        .store
+        .callback_batch_failed(app, "B", Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(failed, FailedBatch::Retry { attempts: 1 });
+    f.store
+        .claim_callback_streams("B", lease, 10)
+        .await
+        .unwrap();
+    f.store
+        .next_callback_batch(app, "B", lease, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = f
+        .store
+        .callback_batch_failed(app, "B", Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(failed, FailedBatch::GaveUp { dropped: 2 });
+    assert!(f
+        .store
+        .claim_callback_streams("B", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(f.store.callback_backlog().await.unwrap(), 0);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
+    use std::time::Duration;
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g").await;
+    let lease = Duration::from_secs(30);
+    f.store
+        .set_event_callback_url(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            "https://example.com/cb",
+        )
+        .await
+        .unwrap();
+    for i in 0..4 {
+        f.store
+            .join_group(
+                &f.app_id,
+                &g,
+                &uid(format!("u{i}")),
+                &UserInfo::parse("").unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    f.store
+        .logon(&f.app_id, &uid("unsequenced"), "")
+        .await
+        .unwrap();
+    // Two delivered, two waiting, one not yet numbered.
+    f.store.sequence_events(64, 4).await.unwrap();
+    f.store
+        .claim_callback_streams("A", lease, 10)
+        .await
+        .unwrap();
+    let batch = f
+        .store
+        .next_callback_batch(f.app_id.as_str(), "A", lease, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(f
+        .store
+        .callback_batch_delivered(f.app_id.as_str(), "A", batch.end)
+        .await
+        .unwrap());
+    assert_eq!(f.store.callback_backlog().await.unwrap(), 2);
+
+    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 2);
+    let kept = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    // A young event is kept whatever its state.
+    assert_eq!(
+        f.store
+            .prune_events(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Without a callback URL nothing waits: numbered events go.
+    f.store
+        .set_event_callback_url(f.account_id, &f.app_id, DataCenter::CnShanghai, "")
+        .await
+        .unwrap();
+    sequence_all(&f.store).await;
+    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 3);
+    assert!(f
+        .store
+        .app_events(&f.app_id, 1, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -1,0 +1,252 @@
+"""Event callbacks to a real HTTP receiver, from the real service processes.
+
+The receiver verifies every request with the snippet the README gives (read from README.md and
+run here, so the documentation cannot drift from the code).
+"""
+
+import http.server
+import json
+import re
+import threading
+import time
+import urllib.request
+
+from alibabacloud_live20161101 import models as live
+from conftest import ROOT
+from test_sdk import tea_client
+
+FAST = {
+    # A self-hosted network: the receiver is on 127.0.0.1 with a port.
+    "callbacks__allow_private_urls": "true",
+    "callbacks__poll_ms": "50",
+    "callbacks__initial_backoff_ms": "200",
+    "callbacks__max_backoff_ms": "1000",
+    "events__sequence_interval_ms": "50",
+}
+
+
+def readme_verifier():
+    """The `verify` function of the README's callback section."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"<!-- verify-callback -->\s*```python\n(.*?)```", readme, re.S)
+    assert snippet, "README.md shows how to verify a callback"
+    scope = {}
+    exec(snippet.group(1), scope)
+    return scope["verify"]
+
+
+class Receiver:
+    """An HTTP server that records every callback; `status` decides what it answers."""
+
+    def __init__(self, app_key=None):
+        self.app_key = app_key
+        self.requests = []  # (status answered, transactionid, body) in arrival order
+        self.problems = []  # requests that failed a check
+        self.status = 200
+        self.lock = threading.Lock()
+        self.verify = readme_verifier()
+        self.server = None
+        self.port = None
+
+    def start(self):
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                payload = json.loads(body)
+                problems = []
+                if self.headers["Content-Type"] != "application/json":
+                    problems.append("content type")
+                if not receiver.verify(receiver.app_key, self.headers, body):
+                    problems.append("signature")
+                if self.headers["Idempotency-Key"] != payload["transactionid"]:
+                    problems.append("idempotency key")
+                if problems:
+                    receiver.problems.append(problems)
+                with receiver.lock:
+                    status = receiver.status
+                    receiver.requests.append((status, payload["transactionid"], payload))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"code":200}' if status == 200 else b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        assert not self.problems, self.problems
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/livemsg/events"
+
+    def accepted(self):
+        """The payloads answered 200, once per transactionid, in arrival order (what a receiver
+        that deduplicates by transactionid processes)."""
+        seen, out = set(), []
+        with self.lock:
+            for status, txid, payload in self.requests:
+                if status == 200 and txid not in seen:
+                    seen.add(txid)
+                    out.append(payload)
+        return out
+
+    def events(self):
+        """Every accepted event, flattened, as (uid, sid, event) in order."""
+        return [
+            (eve["uid"], eve["sid"], event)
+            for payload in self.accepted()
+            for eve in payload["eves"]
+            for event in eve["events"]
+        ]
+
+    def wait_for(self, count, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.events()
+            if len(events) >= count:
+                return events
+            time.sleep(0.05)
+        raise AssertionError(f"{len(self.events())} of {count} events arrived")
+
+
+def create_app(stack, url, group_ids=("room",)):
+    client = tea_client(stack)
+    app = client.create_live_message_app(live.CreateLiveMessageAppRequest(
+        app_name="cb", data_center="cn-shanghai", event_callback_url=url)).body
+    for group_id in group_ids:
+        client.create_live_message_group(
+            live.CreateLiveMessageGroupRequest(app_id=app.app_id, group_id=group_id))
+    return app
+
+
+def test_every_enter_and_leave_arrives_once_in_order_with_the_count_and_a_signature(make_stack):
+    stack = make_stack(**FAST)
+    receiver = Receiver().start()
+    app = create_app(stack, receiver.url)
+    receiver.app_key = app.app_key
+
+    stack.logon(app.app_id, "viewer", session_id="sess-7")
+    stack.join(app.app_id, "room", ["viewer", "a", "b"])
+    stack.leave(app.app_id, "room", ["a"])
+    stack.logoff(app.app_id, "viewer", session_id="sess-7", reason=4)
+
+    events = receiver.wait_for(7)
+    time.sleep(0.5)
+    assert len(receiver.events()) == 7, "nothing more, nothing twice"
+    got = [(uid, sid, e["e"], e.get("g"), e.get("n"), e.get("r")) for uid, sid, e in events]
+    assert got == [
+        ("viewer", "sess-7", 1, None, None, None),   # logon
+        ("viewer", "", 3, "room", 1, None),          # joined, count 1
+        ("a", "", 3, "room", 2, None),
+        ("b", "", 3, "room", 3, None),
+        ("a", "", 4, "room", 2, None),               # left
+        ("viewer", "sess-7", 2, None, None, 4),      # logoff, logged on elsewhere
+        ("viewer", "", 4, "room", 1, None),          # the leave that follows from it
+    ]
+    assert [e["as"] for _, _, e in events] == list(range(1, 8))
+    assert [e["seq"] for _, _, e in events if e.get("g")] == [1, 2, 3, 4, 5]
+    for payload in receiver.accepted():
+        assert payload["appid"] == app.app_id
+        assert re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", payload["transactionid"])
+    # A signature made with another key does not verify.
+    status, txid, payload = receiver.requests[0]
+    body = json.dumps(payload).encode()
+    assert not receiver.verify("wrong-key", {"Ali-Live-Timestamp": str(int(time.time())),
+                                             "Ali-Live-Signature": "00"}, body)
+    receiver.stop()
+
+
+def test_a_receiver_that_was_down_gets_everything_once_from_two_instances(make_stack):
+    stack = make_stack(**FAST)
+    stack.another_service("livemsg-service-2")
+    receiver = Receiver().start()
+    app = create_app(stack, receiver.url, group_ids=("g1", "g2"))
+    receiver.app_key = app.app_key
+    receiver.stop()  # down: connections are refused
+
+    users = [f"u{i}" for i in range(150)]
+    for i in range(0, 150, 10):
+        stack.join(app.app_id, "g1", users[i:i + 10])
+        stack.join(app.app_id, "g2", users[i:i + 5])
+    stack.leave(app.app_id, "g1", users[:20])
+    time.sleep(2)
+
+    receiver.status = 500  # up, but failing
+    receiver.start()
+    time.sleep(2)
+    assert receiver.requests, "the failing receiver was retried"
+    assert all(status == 500 for status, _, _ in receiver.requests)
+    receiver.status = 200  # healthy again
+
+    total = 150 + 75 + 20
+    events = receiver.wait_for(total, timeout=60)
+    time.sleep(1)
+    assert len(receiver.events()) == total
+    assert [e["as"] for _, _, e in events] == list(range(1, total + 1)), "in order, no gaps"
+    for group, count in (("g1", 170), ("g2", 75)):
+        seqs = [e["seq"] for _, _, e in events if e["g"] == group]
+        assert seqs == list(range(1, count + 1)), group
+    g1 = [(uid, e["e"], e["n"]) for uid, _, e in events if e["g"] == "g1"]
+    assert g1[-1] == ("u19", 4, 130)
+
+    # A retried batch is the same batch: same transactionid, same events.
+    by_id = {}
+    for status, txid, payload in receiver.requests:
+        by_id.setdefault(txid, []).append((status, json.dumps(payload["eves"], sort_keys=True)))
+    retried = [tries for tries in by_id.values() if len(tries) > 1]
+    assert retried, "some batch was retried"
+    for tries in retried:
+        assert len({eves for _, eves in tries}) == 1
+    # Two instances, yet each batch was accepted once.
+    accepted = [txid for status, txid, _ in receiver.requests if status == 200]
+    assert len(accepted) == len(set(accepted))
+
+    metrics = urllib.request.urlopen(
+        f"http://{stack.service.wait_for_address('metrics.addr')}/metrics").read().decode()
+    assert "livemsg_callback_batches_total" in metrics
+    receiver.stop()
+
+
+def test_a_super_group_reports_only_its_count_at_most_every_five_seconds(make_stack):
+    stack = make_stack(groups__super_group_threshold="5", **FAST)
+    receiver = Receiver().start()
+    app = create_app(stack, receiver.url)
+    receiver.app_key = app.app_key
+
+    stack.join(app.app_id, "room", [f"early{i}" for i in range(6)])  # becomes super at 6
+    joined = 6
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:  # a steady stream of joins
+        stack.join(app.app_id, "room", [f"late{joined}"])
+        joined += 1
+        time.sleep(0.05)
+
+    def counts():
+        return [e for _, _, e in receiver.events() if e["e"] == 14]
+
+    deadline = time.monotonic() + 15
+    while not counts() or counts()[-1]["n"] != joined:
+        assert time.monotonic() < deadline, f"the final count {joined} was reported"
+        time.sleep(0.2)
+    events = [e for _, _, e in receiver.events()]
+    kinds = [e["e"] for e in events]
+    assert kinds[:6] == [3, 3, 3, 3, 3, 11], "five entered, then the sixth made it super"
+    assert events[5]["n"] == 6
+    assert set(kinds[6:]) == {14}, "no per-user events while super"
+    reports = counts()
+    assert len(reports) >= 2
+    for before, after in zip(reports, reports[1:]):
+        assert after["t"] - before["t"] >= 5000, "at least 5 s apart"
+        assert after["n"] > before["n"]
+    receiver.stop()
