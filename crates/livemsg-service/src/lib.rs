@@ -9,6 +9,7 @@
 mod admin;
 mod api;
 mod auth;
+pub mod batcher;
 pub mod callbacks;
 mod errors;
 mod events;
@@ -29,7 +30,6 @@ use livemsg_proto::membership::v1::membership_service_server::MembershipServiceS
 use livemsg_store::Store;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use admin::AdminApi;
 pub use api::PublicApi;
@@ -71,6 +71,7 @@ pub struct Application {
     count_interval: std::time::Duration,
     events: settings::EventSettings,
     dispatcher: callbacks::Dispatcher,
+    batcher: batcher::Batcher,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -161,6 +162,11 @@ impl Application {
             listener,
             http_listener,
             dispatcher: callbacks::Dispatcher::new(store.clone(), settings.callbacks.clone())?,
+            batcher: batcher::Batcher::start(
+                store.clone(),
+                settings.membership.writers,
+                settings.membership.max_batch,
+            ),
             events: settings.events.clone(),
             store,
             allow_private_urls: settings.callbacks.allow_private_urls,
@@ -260,7 +266,7 @@ impl Application {
                 check.clone(),
             ))
             .add_service(MembershipServiceServer::with_interceptor(
-                MembershipApi::new(self.store.clone()),
+                MembershipApi::new(self.store.clone(), self.batcher),
                 check.clone(),
             ))
             .add_service(EventServiceServer::with_interceptor(
@@ -275,9 +281,13 @@ impl Application {
                 AdminApi::new(self.store),
                 self.admin_check,
             ))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
-                let _ = stopped.await;
-            });
+            // TCP_NODELAY: no Nagle delay on small gRPC responses.
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                async move {
+                    let _ = stopped.await;
+                },
+            );
         let server = tokio::spawn(server);
         let result = self
             .drain

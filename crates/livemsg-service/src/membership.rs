@@ -14,6 +14,7 @@ use livemsg_proto::membership::v1::{
 use livemsg_store::{MembershipOp, Store};
 use tonic::{Request, Response, Status};
 
+use crate::batcher::Batcher;
 use crate::errors;
 
 /// The most items one batch may carry.
@@ -23,12 +24,13 @@ pub const MAX_BATCH_ITEMS: usize = 1_000;
 #[derive(Debug, Clone)]
 pub struct MembershipApi {
     store: Store,
+    batcher: Batcher,
 }
 
 impl MembershipApi {
-    /// A service over `store`.
-    pub fn new(store: Store) -> Self {
-        MembershipApi { store }
+    /// A service over `store`; single joins and leaves are committed together by `batcher`.
+    pub fn new(store: Store, batcher: Batcher) -> Self {
+        MembershipApi { store, batcher }
     }
 }
 
@@ -85,8 +87,8 @@ impl MembershipService for MembershipApi {
         let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
         let user_info = UserInfo::parse(&req.user_info).map_err(errors::invalid)?;
         let change = self
-            .store
-            .join_group(&app_id, &group_id, &user_id, &user_info)
+            .batcher
+            .apply(app_id, group_id, MembershipOp::Join { user_id, user_info })
             .await
             .map_err(errors::status)?;
         Ok(Response::new(response(change)))
@@ -101,8 +103,8 @@ impl MembershipService for MembershipApi {
         let (app_id, group_id) = parse_ids(&req.app_id, &req.group_id)?;
         let user_id = UserId::parse(&req.user_id).map_err(errors::invalid)?;
         let change = self
-            .store
-            .leave_group(&app_id, &group_id, &user_id)
+            .batcher
+            .apply(app_id, group_id, MembershipOp::Leave { user_id })
             .await
             .map_err(errors::status)?;
         Ok(Response::new(response(change)))

@@ -17,6 +17,8 @@ pub struct ServiceSettings {
     pub service: GrpcSettings,
     /// `[groups]`
     pub groups: GroupSettings,
+    /// `[membership]`
+    pub membership: MembershipSettings,
     /// `[events]`
     pub events: EventSettings,
     /// `[callbacks]`
@@ -198,6 +200,25 @@ impl Default for GroupSettings {
         GroupSettings {
             super_group_threshold: livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD,
             count_event_interval_ms: 5_000,
+        }
+    }
+}
+
+/// How single joins and leaves are written (`[membership]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MembershipSettings {
+    /// Writers committing joins and leaves; each holds one database connection while it writes.
+    pub writers: usize,
+    /// The most changes one writer commits in one transaction (those already waiting).
+    pub max_batch: usize,
+}
+
+impl Default for MembershipSettings {
+    fn default() -> Self {
+        MembershipSettings {
+            writers: 4,
+            max_batch: 128,
         }
     }
 }

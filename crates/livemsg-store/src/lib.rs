@@ -28,7 +28,7 @@ use sqlx::Row;
 pub use crypto::Keyring;
 pub use error::StoreError;
 pub use events::{AppEvent, CallbackBatch, CallbackStream, FailedBatch};
-pub use membership::{MembershipOp, PageRequest, UserPage};
+pub use membership::{GroupOps, MembershipOp, PageRequest, UserPage};
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };
@@ -37,7 +37,9 @@ pub use records::{
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// One page of a group's users, ascending, with the group's state; see `list_group_users`.
-const LIST_ASCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
+/// Binds: app id, account id, data center, group id, first position, rows (page size + 1).
+/// Public so the benchmark's baseline runs the very statement.
+pub const LIST_ASCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
      FROM groups g JOIN apps a ON a.app_id = g.app_id
      LEFT JOIN LATERAL (
          SELECT position, user_id, user_info FROM group_members
@@ -49,7 +51,7 @@ const LIST_ASCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
      ORDER BY m.position ASC";
 
 /// The same, descending.
-const LIST_DESCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
+pub const LIST_DESCENDING: &str = "SELECT g.state, m.position, m.user_id, m.user_info
      FROM groups g JOIN apps a ON a.app_id = g.app_id
      LEFT JOIN LATERAL (
          SELECT position, user_id, user_info FROM group_members
@@ -468,6 +470,15 @@ impl Store {
             ops,
         )
         .await
+    }
+
+    /// Applies the changes of several groups in one transaction (one commit); per group, in the
+    /// order given, what each change did or `GroupNotFound`. Each group at most once.
+    pub async fn apply_to_groups(
+        &self,
+        batch: &[GroupOps<'_>],
+    ) -> Result<Vec<Result<Vec<livemsg_domain::MembershipChange>, StoreError>>, StoreError> {
+        membership::apply_groups(&self.pool, self.super_group_threshold, batch).await
     }
 
     /// Reports the member count of every super group whose count changed, at most once per

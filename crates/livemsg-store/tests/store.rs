@@ -1286,3 +1286,192 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
         .unwrap()
         .is_empty());
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn one_transaction_applies_several_groups_and_isolates_a_missing_one(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    use livemsg_store::GroupOps;
+    let f = fixture(pool, THRESHOLD).await;
+    let (a, b) = (f.group("a").await, f.group("b").await);
+    let nope = GroupId::parse("nope").unwrap();
+    let a_ops = [join("x"), join("y")];
+    let nope_ops = [join("z")];
+    let b_ops = [join("x"), MembershipOp::Leave { user_id: uid("x") }];
+    let results = f
+        .store
+        .apply_to_groups(&[
+            GroupOps {
+                app_id: &f.app_id,
+                group_id: &a,
+                ops: &a_ops,
+            },
+            GroupOps {
+                app_id: &f.app_id,
+                group_id: &nope,
+                ops: &nope_ops,
+            },
+            GroupOps {
+                app_id: &f.app_id,
+                group_id: &b,
+                ops: &b_ops,
+            },
+        ])
+        .await
+        .unwrap();
+    let counts = |r: &Result<Vec<livemsg_domain::MembershipChange>, StoreError>| {
+        r.as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.member_count)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&results[0]), [1, 2]);
+    assert!(matches!(results[1], Err(StoreError::GroupNotFound)));
+    assert_eq!(counts(&results[2]), [1, 0]);
+    assert_eq!(
+        f.store.group_count(&f.app_id, &a).await.unwrap(),
+        (2, GroupState::Normal)
+    );
+    assert_eq!(
+        f.store.group_count(&f.app_id, &b).await.unwrap(),
+        (0, GroupState::Closed)
+    );
+    let a_events = f.store.group_events(&f.app_id, &a, 1, 10).await.unwrap();
+    assert_eq!(kinds(&a_events), [UserEntered, UserEntered]);
+    let b_events = f.store.group_events(&f.app_id, &b, 1, 10).await.unwrap();
+    assert_eq!(kinds(&b_events), [UserEntered, UserLeft, Closed]);
+    assert_eq!(
+        b_events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn overlapping_batches_in_any_order_neither_deadlock_nor_miscount(pool: PgPool) {
+    use livemsg_store::GroupOps;
+    let f = fixture(pool, THRESHOLD).await;
+    let mut groups = Vec::new();
+    for i in 0..5 {
+        groups.push(f.group(&format!("g{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..60usize {
+        let (store, app, groups) = (f.store.clone(), f.app_id.clone(), groups.clone());
+        tasks.push(tokio::spawn(async move {
+            // Each batch touches two groups, named in either order.
+            let (first, second) = (i % 5, (i + 1) % 5);
+            let (first, second) = if i % 2 == 0 {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            let ops = [join(format!("u{i}"))];
+            let results = store
+                .apply_to_groups(&[
+                    GroupOps {
+                        app_id: &app,
+                        group_id: &groups[first],
+                        ops: &ops,
+                    },
+                    GroupOps {
+                        app_id: &app,
+                        group_id: &groups[second],
+                        ops: &ops,
+                    },
+                ])
+                .await
+                .unwrap();
+            assert!(results.iter().all(Result::is_ok));
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for group in &groups {
+        let (count, _) = f.store.group_count(&f.app_id, group).await.unwrap();
+        assert_eq!(count, 24, "{group}: every batch naming it counted once");
+        let events = f
+            .store
+            .group_events(&f.app_id, group, 1, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=24).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_batch_that_touches_a_user_several_times_ends_as_if_applied_one_by_one(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g").await;
+    let with = |user: &str, info: &str| MembershipOp::Join {
+        user_id: uid(user),
+        user_info: UserInfo::parse(info).unwrap(),
+    };
+    let leave = |user: &str| MembershipOp::Leave { user_id: uid(user) };
+    // x and y are members from before.
+    f.store
+        .apply_to_group(&f.app_id, &g, &[with("x", "x1"), with("y", "y1")])
+        .await
+        .unwrap();
+    let changes = f
+        .store
+        .apply_to_group(
+            &f.app_id,
+            &g,
+            &[
+                with("a", "a1"),
+                with("b", "b1"),
+                with("a", "a2"), // repeated: new info, same position
+                leave("b"),
+                with("b", "b2"), // rejoined: a new position
+                leave("c"),      // not a member: nothing
+                with("x", "x2"), // member from before: new info, same position
+                leave("y"),
+                with("y", "y2"), // member from before, rejoined: a new position
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.changed, c.member_count))
+            .collect::<Vec<_>>(),
+        [
+            (true, 3),
+            (true, 4),
+            (false, 4),
+            (true, 3),
+            (true, 4),
+            (false, 4),
+            (false, 4),
+            (true, 3),
+            (true, 4)
+        ]
+    );
+    let page = f
+        .store
+        .list_group_users(
+            f.account_id,
+            &f.app_id,
+            DataCenter::CnShanghai,
+            &g,
+            PageRequest {
+                size: PageSize::new(10).unwrap(),
+                sort: SortType::Ascending,
+                token: PageToken::START,
+            },
+        )
+        .await
+        .unwrap();
+    let users: Vec<(&str, &str)> = page
+        .users
+        .iter()
+        .map(|(u, i)| (u.as_str(), i.as_str()))
+        .collect();
+    assert_eq!(users, [("x", "x2"), ("a", "a2"), ("b", "b2"), ("y", "y2")]);
+    assert_eq!(f.store.group_count(&f.app_id, &g).await.unwrap().0, 4);
+}
