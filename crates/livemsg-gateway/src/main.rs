@@ -4,6 +4,11 @@ use anyhow::Context;
 use livemsg_gateway::{Application, GatewaySettings};
 use livemsg_runtime::{init_tracing, shutdown_signal, ConfigSource};
 
+/// mimalloc instead of the system allocator: under many threads glibc's malloc spent about a
+/// tenth of the CPU of a full-stack list (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: GatewaySettings = ConfigSource::from_env()

@@ -4,6 +4,11 @@ use anyhow::Context;
 use livemsg_runtime::{init_tracing, shutdown_signal, ConfigSource};
 use livemsg_service::{Application, ServiceSettings};
 
+/// mimalloc instead of the system allocator: under many threads glibc's malloc spent about a
+/// tenth of the CPU of a full-stack list (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: ServiceSettings = ConfigSource::from_env()
