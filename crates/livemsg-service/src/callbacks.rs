@@ -314,7 +314,7 @@ impl Dispatcher {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| chain(&e))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -322,6 +322,18 @@ impl Dispatcher {
             Err(format!("the receiver answered {status}"))
         }
     }
+}
+
+/// An error and its causes, as one line ("error sending request: ...: connection refused").
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The wait before retrying after failure number `attempts + 1`: the initial backoff, doubled
@@ -346,6 +358,33 @@ mod tests {
             signature("key", "1700000000", br#"{"a":1}"#),
             "4b7d83ee30df45fc6049906174923adc1ebf388e00e36f690f0ea02121554ac9"
         );
+    }
+
+    #[tokio::test]
+    async fn host_names_that_resolve_only_to_private_addresses_are_not_followed() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicResolver))
+            .build()
+            .unwrap();
+        let err = client
+            .post("http://localhost:9/cb")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            chain(&err).contains("localhost has no public address"),
+            "{}",
+            chain(&err)
+        );
+        // Without the resolver (callbacks.allow_private_urls), the name is followed: the
+        // connection is refused by the closed port instead.
+        let err = reqwest::Client::new()
+            .post("http://localhost:9/cb")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{}", chain(&err));
+        assert!(!chain(&err).contains("no public address"));
     }
 
     #[test]
