@@ -139,6 +139,27 @@ struct SeededIds {
     access_key_secret: String,
 }
 
+/// The gRPC request for one page of 50.
+fn list_request(ids: &SeededIds, group: String, sort: i32, token: i64) -> ListGroupUsersRequest {
+    ListGroupUsersRequest {
+        caller: Some(Caller {
+            account_id: ids.account_id,
+        }),
+        app_id: ids.app_id.clone(),
+        data_center: "cn-shanghai".into(),
+        group_id: group,
+        page_size: 50,
+        sort_type: sort,
+        page_token: token,
+    }
+}
+
+/// The group (1-based) of churn operation `i` of `worker`: a join and its leave (i and i + 1)
+/// name the same group; successive pairs spread over all `groups`.
+fn churn_group(worker: usize, i: u64, groups: usize) -> usize {
+    (worker * 7_919 + (i as usize / 2) * 104_729) % groups + 1
+}
+
 fn random_page(groups: usize) -> (String, i32, i64) {
     let mut rng = rand::rng();
     let group = format!("list{}", rng.random_range(1..=groups));
@@ -214,17 +235,7 @@ impl Bench {
             async move {
                 let (group, sort, token) = random_page(groups);
                 let page = api
-                    .list_group_users(ListGroupUsersRequest {
-                        caller: Some(Caller {
-                            account_id: ids.account_id,
-                        }),
-                        app_id: ids.app_id,
-                        data_center: "cn-shanghai".into(),
-                        group_id: group,
-                        page_size: 50,
-                        sort_type: sort,
-                        page_token: token,
-                    })
+                    .list_group_users(list_request(&ids, group, sort, token))
                     .await?
                     .into_inner();
                 anyhow::ensure!(!page.users.is_empty(), "an empty page");
@@ -298,10 +309,7 @@ impl Bench {
                     app_id.clone(),
                 );
                 async move {
-                    let group = format!(
-                        "churn{}",
-                        (worker * 7_919 + (i as usize / 2) * 104_729) % GROUPS + 1
-                    );
+                    let group = format!("churn{}", churn_group(worker, i, GROUPS));
                     let user_id = format!("w{worker}n{}", i / 2);
                     if i % 2 == 0 {
                         membership
@@ -384,7 +392,7 @@ impl Bench {
         let stats = load::run(CONCURRENCY, self.warmup(), self.seconds(), move |worker, i| {
             let (pool, position) = (p.clone(), pos.clone());
             async move {
-                let group = ((worker * 7_919 + (i as usize / 2) * 104_729) % GROUPS + 1) as i64;
+                let group = churn_group(worker, i, GROUPS) as i64;
                 let user_id = format!("w{worker}n{}", i / 2);
                 if i % 2 == 0 {
                     sqlx::query("INSERT INTO bench_members (group_pk, user_id, position, user_info) VALUES ($1, $2, $3, 'info')")
@@ -537,18 +545,11 @@ impl Bench {
                 let mut ok = 0u64;
                 while Instant::now() < deadline {
                     let (group, sort, token) = random_page(groups);
-                    let request = ListGroupUsersRequest {
-                        caller: Some(Caller {
-                            account_id: ids.account_id,
-                        }),
-                        app_id: ids.app_id.clone(),
-                        data_center: "cn-shanghai".into(),
-                        group_id: group,
-                        page_size: 50,
-                        sort_type: sort,
-                        page_token: token,
-                    };
-                    if api.list_group_users(request).await.is_ok() {
+                    if api
+                        .list_group_users(list_request(&ids, group, sort, token))
+                        .await
+                        .is_ok()
+                    {
                         ok += 1;
                     }
                 }

@@ -41,6 +41,17 @@ impl EventApi {
     pub fn new(store: Store, poll: Duration, stall: Duration) -> Self {
         EventApi { store, poll, stall }
     }
+
+    /// A stream that [`follow`]s `fetch` from `from_seq` (1 at the least).
+    fn stream<F, Fut>(&self, from_seq: i64, fetch: F) -> Response<EventStream>
+    where
+        F: FnMut(i64) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<(i64, GroupEvent)>, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
+        tokio::spawn(follow(tx, from_seq.max(1), self.poll, self.stall, fetch));
+        Response::new(Box::pin(ReceiverStream::new(rx)))
+    }
 }
 
 fn wire_kind(kind: EventKind) -> WireKind {
@@ -184,7 +195,6 @@ impl EventService for EventApi {
             .group_count(&app_id, &group_id)
             .await
             .map_err(errors::status)?;
-        let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
         let store = self.store.clone();
         let fetch = move |next: i64| {
             let (store, app_id, group_id) = (store.clone(), app_id.clone(), group_id.clone());
@@ -209,14 +219,7 @@ impl EventService for EventApi {
                     .collect())
             }
         };
-        tokio::spawn(follow(
-            tx,
-            req.from_seq.max(1),
-            self.poll,
-            self.stall,
-            fetch,
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(self.stream(req.from_seq, fetch))
     }
 
     #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
@@ -234,7 +237,6 @@ impl EventService for EventApi {
         {
             return Err(errors::status(StoreError::AppNotFound));
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
         let store = self.store.clone();
         let fetch = move |next: i64| {
             let (store, app_id) = (store.clone(), app_id.clone());
@@ -261,14 +263,7 @@ impl EventService for EventApi {
                     .collect())
             }
         };
-        tokio::spawn(follow(
-            tx,
-            req.from_seq.max(1),
-            self.poll,
-            self.stall,
-            fetch,
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(self.stream(req.from_seq, fetch))
     }
 }
 

@@ -67,6 +67,29 @@ fn join(user: impl AsRef<str>) -> MembershipOp {
 }
 
 impl Fixture {
+    /// Sets the app's callback URL.
+    async fn callbacks_to(&self, url: &str) {
+        self.store
+            .set_event_callback_url(self.account_id, &self.app_id, DataCenter::CnShanghai, url)
+            .await
+            .unwrap();
+    }
+
+    /// Joins users `u{i}` for every `i` in `users` to `group`, one by one.
+    async fn join_each(&self, group: &GroupId, users: std::ops::Range<usize>) {
+        for i in users {
+            self.store
+                .join_group(
+                    &self.app_id,
+                    group,
+                    &uid(format!("u{i}")),
+                    &UserInfo::parse("").unwrap(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
     async fn group(&self, id: &str) -> GroupId {
         self.store
             .create_group(
@@ -1088,26 +1111,8 @@ async fn a_callback_batch_is_leased_retried_under_one_id_and_given_up_after_the_
         .unwrap()
         .is_empty());
     // Turning callbacks on starts from now: the earlier event is not sent.
-    f.store
-        .set_event_callback_url(
-            f.account_id,
-            &f.app_id,
-            DataCenter::CnShanghai,
-            "https://example.com/cb",
-        )
-        .await
-        .unwrap();
-    for i in 0..5 {
-        f.store
-            .join_group(
-                &f.app_id,
-                &g,
-                &uid(format!("u{i}")),
-                &UserInfo::parse("").unwrap(),
-            )
-            .await
-            .unwrap();
-    }
+    f.callbacks_to("https://example.com/cb").await;
+    f.join_each(&g, 0..5).await;
     sequence_all(&f.store).await;
     let claimed = f
         .store
@@ -1218,26 +1223,8 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
     let f = fixture(pool, THRESHOLD).await;
     let g = f.group("g").await;
     let lease = Duration::from_secs(30);
-    f.store
-        .set_event_callback_url(
-            f.account_id,
-            &f.app_id,
-            DataCenter::CnShanghai,
-            "https://example.com/cb",
-        )
-        .await
-        .unwrap();
-    for i in 0..4 {
-        f.store
-            .join_group(
-                &f.app_id,
-                &g,
-                &uid(format!("u{i}")),
-                &UserInfo::parse("").unwrap(),
-            )
-            .await
-            .unwrap();
-    }
+    f.callbacks_to("https://example.com/cb").await;
+    f.join_each(&g, 0..4).await;
     f.store
         .logon(&f.app_id, &uid("unsequenced"), "")
         .await
@@ -1273,10 +1260,7 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
         0
     );
     // Without a callback URL nothing waits: numbered events go.
-    f.store
-        .set_event_callback_url(f.account_id, &f.app_id, DataCenter::CnShanghai, "")
-        .await
-        .unwrap();
+    f.callbacks_to("").await;
     sequence_all(&f.store).await;
     assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 3);
     assert!(f
