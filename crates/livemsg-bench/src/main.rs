@@ -45,6 +45,10 @@ struct Args {
     /// process and by symbol into this directory.
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
+    /// The scenarios to run, by number (1 full-stack list, 2 gRPC list, 3 churn, 4 limiter,
+    /// 5 scale, 6 memory); all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6])]
+    scenarios: Vec<u8>,
     /// Skip the 10^7-row scale step (it seeds 8 million rows).
     #[arg(long)]
     no_ten_million: bool,
@@ -137,6 +141,11 @@ struct SeededIds {
     account_id: i64,
     access_key_id: String,
     access_key_secret: String,
+}
+
+/// Whether scenario `n` was asked for.
+fn bench_selected(scenarios: &[u8], n: u8) -> bool {
+    scenarios.contains(&n)
 }
 
 /// The gRPC request for one page of 50.
@@ -769,21 +778,34 @@ async fn main() -> anyhow::Result<()> {
             seeded.account_id
         ),
     )?;
-    let env = stack::environment(&seeded, &repo, &args.redis_url, TOKEN, &extra)?;
-    let mut service = Process::start("livemsg-service", &bin_dir, &env, &work)?;
-    let grpc_addr = service.address("listen.addr")?;
-    let mut gateway_env = env.clone();
-    gateway_env.push((
-        "LIVEMSG__GATEWAY__SERVICE_URL".into(),
-        format!("http://{grpc_addr}"),
-    ));
-    let mut gateway = Process::start("livemsg-gateway", &bin_dir, &gateway_env, &work)?;
-    let endpoint = gateway.address("listen.addr")?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let launched = async {
+        let env = stack::environment(&seeded, &repo, &args.redis_url, TOKEN, &extra)?;
+        let mut service = Process::start("livemsg-service", &bin_dir, &env, &work)?;
+        let grpc_addr = service.address("listen.addr")?;
+        let mut gateway_env = env.clone();
+        gateway_env.push((
+            "LIVEMSG__GATEWAY__SERVICE_URL".into(),
+            format!("http://{grpc_addr}"),
+        ));
+        let mut gateway = Process::start("livemsg-gateway", &bin_dir, &gateway_env, &work)?;
+        let endpoint = gateway.address("listen.addr")?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))?
+            .connect()
+            .await?;
+        anyhow::Ok((service, gateway, grpc_addr, endpoint, channel))
+    }
+    .await;
+    // A failed start leaves nothing behind: the processes are killed when dropped, and the
+    // database is dropped here.
+    let (service, gateway, grpc_addr, endpoint, channel) = match launched {
+        Ok(launched) => launched,
+        Err(err) => {
+            seeded.drop().await?;
+            return Err(err);
+        }
+    };
     let idle = (gateway.rss_mib(), service.rss_mib());
-    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))?
-        .connect()
-        .await?;
     let grpc =
         tonic::service::interceptor::InterceptedService::new(channel, BearerToken::new(TOKEN)?);
     let http = reqwest::Client::builder()
@@ -800,55 +822,72 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let result = async {
-        let small = bench.scale_step("10^4").await?;
-        eprintln!("seeding to 10^6 rows ...");
-        bench.seeded.grow_list_groups(500).await?;
-        let medium = bench.scale_step("10^6").await?;
-
-        eprintln!("seeding 1,000 groups of 2,000 ...");
-        bench.seeded.grow_list_groups(1_000).await?;
-        let c = bench.args.list_concurrency;
-        let baseline = bench.sql_list(1_000, c).await?;
-        let baseline = bench.push(
-            "1. baseline: the store's list SQL, straight to Postgres",
-            c,
-            baseline,
-        );
-        let perf = bench.args.profile.as_deref().map(Perf::start).transpose()?;
-        let full = bench
-            .full_stack_list(1_000, c, bench.warmup(), bench.seconds())
-            .await;
-        if let Some(perf) = perf {
-            perf.finish()?;
+        let scenarios = bench.args.scenarios.clone();
+        let run = |n: u8| bench_selected(&scenarios, n);
+        let mut scale = Vec::new();
+        if run(5) {
+            scale.push(bench.scale_step("10^4").await?);
+            eprintln!("seeding to 10^6 rows ...");
+            bench.seeded.grow_list_groups(500).await?;
+            scale.push(bench.scale_step("10^6").await?);
         }
-        let full = bench.push(
-            "1. list, full stack (signed HTTP -> gateway -> gRPC -> Postgres)",
-            c,
-            full,
-        );
-        bench.compare(full, baseline, "goal >= 40%");
-        let grpc = bench.grpc_list(1_000, c).await;
-        let grpc = bench.push("2. list, gRPC only (service -> Postgres)", c, grpc);
-        bench.compare(grpc, baseline, "for reference");
-
-        eprintln!("churn ...");
-        bench.churn().await?;
-        eprintln!("limiter ...");
-        bench.limiter().await?;
-        eprintln!("memory ...");
-        bench.memory(&gateway, &service, &grpc_addr, idle).await?;
-
-        let mut scale = vec![small, medium];
-        if !bench.args.no_ten_million {
+        if run(1) || run(2) || run(6) {
+            eprintln!("seeding 1,000 groups of 2,000 ...");
+            bench.seeded.grow_list_groups(1_000).await?;
+        }
+        let c = bench.args.list_concurrency;
+        if run(1) || run(2) {
+            let baseline = bench.sql_list(1_000, c).await?;
+            let baseline = bench.push(
+                "1. baseline: the store's list SQL, straight to Postgres",
+                c,
+                baseline,
+            );
+            if run(1) {
+                let perf = bench.args.profile.as_deref().map(Perf::start).transpose()?;
+                let full = bench
+                    .full_stack_list(1_000, c, bench.warmup(), bench.seconds())
+                    .await;
+                if let Some(perf) = perf {
+                    perf.finish()?;
+                }
+                let full = bench.push(
+                    "1. list, full stack (signed HTTP -> gateway -> gRPC -> Postgres)",
+                    c,
+                    full,
+                );
+                bench.compare(full, baseline, "goal >= 40%");
+            }
+            if run(2) {
+                let grpc = bench.grpc_list(1_000, c).await;
+                let grpc = bench.push("2. list, gRPC only (service -> Postgres)", c, grpc);
+                bench.compare(grpc, baseline, "for reference");
+            }
+        }
+        if run(3) {
+            eprintln!("churn ...");
+            bench.churn().await?;
+        }
+        if run(4) {
+            eprintln!("limiter ...");
+            bench.limiter().await?;
+        }
+        if run(6) {
+            eprintln!("memory ...");
+            bench.memory(&gateway, &service, &grpc_addr, idle).await?;
+        }
+        if run(5) && !bench.args.no_ten_million {
             eprintln!("seeding to 10^7 rows ...");
             bench.seeded.grow_list_groups(5_000).await?;
             scale.push(bench.scale_step("10^7").await?);
         }
-        let base = bench.lines[small].stats.ms(0.5);
-        for &line in &scale[1..] {
-            let p50 = bench.lines[line].stats.ms(0.5);
-            let against = format!("p50 at 10^4: {base:.2} ms (goal: p50 at 10^7 <= 150%)");
-            bench.lines[line].versus = Some((p50 / base, against));
+        if let Some((&small, rest)) = scale.split_first() {
+            let base = bench.lines[small].stats.ms(0.5);
+            for &line in rest {
+                let p50 = bench.lines[line].stats.ms(0.5);
+                let against = format!("p50 at 10^4: {base:.2} ms (goal: p50 at 10^7 <= 150%)");
+                bench.lines[line].versus = Some((p50 / base, against));
+            }
         }
         anyhow::Ok(())
     }

@@ -259,8 +259,18 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    /// A process the harness did not stop (it failed on the way) is killed, not left behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The environment both processes run with: production settings, local addresses, the
-/// benchmark's database, Redis and secrets.
+/// benchmark's database, Redis and secrets, then the caller's own `LIVEMSG__` variables.
 pub fn environment(
     seeded: &Seeded,
     repo: &Path,
@@ -304,9 +314,11 @@ pub fn environment(
     Ok(pairs
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        // PATH and HOME, and any LIVEMSG__ setting of the caller's, which overrides the
+        // benchmark's own (for experiments: LIVEMSG__LOG__FILTER=warn scripts/bench ...).
         .chain(
             std::env::vars()
-                .filter(|(k, _)| k == "PATH" || k == "HOME")
+                .filter(|(k, _)| k == "PATH" || k == "HOME" || k.starts_with("LIVEMSG__"))
                 .collect::<Vec<_>>(),
         )
         .collect())
