@@ -10,11 +10,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use livemsg_domain::{AppId, GroupId, MembershipChange};
+use livemsg_domain::{ApiError, AppId, ErrorCode, GroupId, MembershipChange};
 use livemsg_store::{GroupOps, MembershipOp, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Reply = oneshot::Sender<Result<MembershipChange, StoreError>>;
+use crate::errors;
+
+/// A caller's answer: store errors are turned into API errors once per group (and logged
+/// there once), then shared by every caller of that group.
+type Reply = oneshot::Sender<Result<MembershipChange, ApiError>>;
 
 struct Pending {
     app_id: AppId,
@@ -55,7 +59,7 @@ impl Batcher {
         app_id: AppId,
         group_id: GroupId,
         op: MembershipOp,
-    ) -> Result<MembershipChange, StoreError> {
+    ) -> Result<MembershipChange, ApiError> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             app_id,
@@ -63,12 +67,12 @@ impl Batcher {
             op,
             reply,
         };
+        // Writers stop only with the process: the caller may retry elsewhere.
+        let stopped = || ApiError::of(ErrorCode::ServiceUnavailable);
         if self.queue.send(pending).await.is_err() {
-            return Err(StoreError::Corrupt("the membership writers have stopped"));
+            return Err(stopped());
         }
-        answer
-            .await
-            .unwrap_or(Err(StoreError::Corrupt("a membership writer failed")))
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 
@@ -134,25 +138,11 @@ async fn commit(store: &Store, batch: Vec<Pending>) {
                 }
             }
             Err(err) => {
-                if !matches!(err, StoreError::GroupNotFound | StoreError::AppNotFound) {
-                    tracing::error!(error = ?err, "a membership change failed");
-                }
+                let err = errors::api_error(err);
                 for reply in replies {
-                    let _ = reply.send(Err(share(&err)));
+                    let _ = reply.send(Err(err.clone()));
                 }
             }
         }
-    }
-}
-
-/// A copy of a store error for each caller that shares it.
-fn share(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::GroupNotFound => StoreError::GroupNotFound,
-        StoreError::AppNotFound => StoreError::AppNotFound,
-        StoreError::Database(sqlx::Error::PoolTimedOut) => {
-            StoreError::Database(sqlx::Error::PoolTimedOut)
-        }
-        _ => StoreError::Corrupt("the membership change failed"),
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn status(err: StoreError) -> tonic::Status {
     livemsg_proto::status_from_api_error(&api_error(err))
 }
 
-/// A gRPC status for a rule broken by the request.
+/// A gRPC status for an API error (a rule broken by the request, or an error already mapped).
 pub(crate) fn invalid(err: ApiError) -> tonic::Status {
     livemsg_proto::status_from_api_error(&err)
 }

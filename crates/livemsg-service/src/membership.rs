@@ -11,7 +11,7 @@ use livemsg_proto::membership::v1::{
     LogoffRequest, LogoffResponse, LogonRequest, LogonResponse, MembershipItem, MembershipResponse,
     Operation,
 };
-use livemsg_store::{MembershipOp, Store};
+use livemsg_store::{GroupOps, MembershipOp, Store};
 use tonic::{Request, Response, Status};
 
 use crate::batcher::Batcher;
@@ -90,7 +90,7 @@ impl MembershipService for MembershipApi {
             .batcher
             .apply(app_id, group_id, MembershipOp::Join { user_id, user_info })
             .await
-            .map_err(errors::status)?;
+            .map_err(errors::invalid)?;
         Ok(Response::new(response(change)))
     }
 
@@ -106,7 +106,7 @@ impl MembershipService for MembershipApi {
             .batcher
             .apply(app_id, group_id, MembershipOp::Leave { user_id })
             .await
-            .map_err(errors::status)?;
+            .map_err(errors::invalid)?;
         Ok(Response::new(response(change)))
     }
 
@@ -136,10 +136,28 @@ impl MembershipService for MembershipApi {
             by_group[at].1.push((index, op));
         }
 
+        // All groups in one transaction; a group that does not exist fails alone.
+        let ops: Vec<Vec<MembershipOp>> = by_group
+            .iter()
+            .map(|(_, items)| items.iter().map(|(_, op)| op.clone()).collect())
+            .collect();
+        let batch: Vec<GroupOps<'_>> = by_group
+            .iter()
+            .zip(&ops)
+            .map(|((group_id, _), ops)| GroupOps {
+                app_id: &app_id,
+                group_id,
+                ops,
+            })
+            .collect();
+        let outcome = self
+            .store
+            .apply_to_groups(&batch)
+            .await
+            .map_err(errors::status)?;
         let mut results = vec![ItemResult::default(); req.items.len()];
-        for (group_id, items) in by_group {
-            let ops: Vec<MembershipOp> = items.iter().map(|(_, op)| op.clone()).collect();
-            match self.store.apply_to_group(&app_id, &group_id, &ops).await {
+        for ((_, items), result) in by_group.iter().zip(outcome) {
+            match result {
                 Ok(changes) => {
                     for ((index, _), change) in items.iter().zip(changes) {
                         let r = response(change);
@@ -154,7 +172,7 @@ impl MembershipService for MembershipApi {
                 }
                 Err(err) => {
                     let err = errors::api_error(err);
-                    for (index, _) in &items {
+                    for (index, _) in items {
                         results[*index].error_code = err.code_string();
                         results[*index].error_message = err.message.clone();
                     }

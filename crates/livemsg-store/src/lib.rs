@@ -334,8 +334,8 @@ impl Store {
     }
 
     /// Records that a user logged off (its presence and a logoff event with `reason`, in one
-    /// transaction), then removes it from every group of the app it was in, each group's leave
-    /// in that group's own transaction (with its events). Returns the groups left.
+    /// transaction), then removes it from every group of the app it was in, all the leaves (with
+    /// their events) in one more transaction. Returns the groups left.
     pub async fn logoff(
         &self,
         app_id: &AppId,
@@ -352,13 +352,27 @@ impl Store {
         .bind(user_id.as_str())
         .fetch_all(&self.pool)
         .await?;
+        let group_ids = groups
+            .iter()
+            .map(|g| GroupId::parse(g).map_err(|_| StoreError::Corrupt("groups.group_id")))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every leave in one transaction (each with its events), like any batch.
+        let leave = [MembershipOp::Leave {
+            user_id: user_id.clone(),
+        }];
+        let batch: Vec<GroupOps<'_>> = group_ids
+            .iter()
+            .map(|group_id| GroupOps {
+                app_id,
+                group_id,
+                ops: &leave,
+            })
+            .collect();
+        let results = self.apply_to_groups(&batch).await?;
         let mut left = Vec::with_capacity(groups.len());
-        for group in groups {
-            let group_id =
-                GroupId::parse(&group).map_err(|_| StoreError::Corrupt("groups.group_id"))?;
-            let change = self.leave_group(app_id, &group_id, user_id).await;
-            match change {
-                Ok(change) if change.changed => left.push(group),
+        for (group, result) in groups.into_iter().zip(results) {
+            match result {
+                Ok(changes) if changes.iter().any(|c| c.changed) => left.push(group),
                 Ok(_) | Err(StoreError::GroupNotFound) => {}
                 Err(err) => return Err(err),
             }
@@ -374,16 +388,24 @@ impl Store {
         data_center: DataCenter,
         user_ids: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        self.find_app(account_id, app_id, data_center).await?;
-        let online: Vec<String> = sqlx::query_scalar(
-            "SELECT user_id FROM user_presence
-             WHERE app_id = $1 AND user_id = ANY($2) AND online",
+        // One statement: a row per online user, or one row without a user when there is
+        // none; no row at all when the app is not the caller's.
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT p.user_id FROM apps a
+             LEFT JOIN user_presence p
+               ON p.app_id = a.app_id AND p.user_id = ANY($4) AND p.online
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3",
         )
         .bind(app_id.as_str())
+        .bind(account_id)
+        .bind(data_center.as_str())
         .bind(user_ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(online.into_iter().collect())
+        if rows.is_empty() {
+            return Err(StoreError::AppNotFound);
+        }
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Which of `user_ids` are members of a group of an app of `account_id` (in any state:
@@ -396,8 +418,12 @@ impl Store {
         group_id: &GroupId,
         user_ids: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let group_pk: Option<i64> = sqlx::query_scalar(
-            "SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
+        // One statement, as for `online_among`; only when the group is not found does a
+        // second query tell a missing app from a missing group.
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT m.user_id FROM groups g JOIN apps a ON a.app_id = g.app_id
+             LEFT JOIN group_members m
+               ON m.group_pk = g.group_pk AND m.user_id = ANY($5)
              WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
                AND g.group_id = $4 AND NOT g.deleted",
         )
@@ -405,21 +431,15 @@ impl Store {
         .bind(account_id)
         .bind(data_center.as_str())
         .bind(group_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(group_pk) = group_pk else {
-            return Err(self
-                .missing_app_or_group(account_id, app_id, data_center)
-                .await);
-        };
-        let members: Vec<String> = sqlx::query_scalar(
-            "SELECT user_id FROM group_members WHERE group_pk = $1 AND user_id = ANY($2)",
-        )
-        .bind(group_pk)
         .bind(user_ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(members.into_iter().collect())
+        if rows.is_empty() {
+            return Err(self
+                .missing_app_or_group(account_id, app_id, data_center)
+                .await);
+        }
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Adds a user to a group (idempotent: a repeated join only updates the user info).
