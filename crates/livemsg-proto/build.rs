@@ -9,7 +9,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "livemsg/common/v1/common.proto",
         "livemsg/auth/v1/auth.proto",
-        "livemsg/api/v1/api.proto",
+        "livemsg/api/v1/apps.proto",
+        "livemsg/api/v1/groups.proto",
+        "livemsg/api/v1/members.proto",
         "livemsg/membership/v1/membership.proto",
         "livemsg/admin/v1/admin.proto",
         "livemsg/events/v1/events.proto",

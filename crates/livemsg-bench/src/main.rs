@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
-use livemsg_proto::api::v1::{Caller, ListGroupUsersRequest};
+use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
+use livemsg_proto::api::v1::ListGroupUsersRequest;
+use livemsg_proto::common::v1::{AppRef, Caller};
 use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
 use livemsg_proto::membership::v1::{JoinGroupRequest, LeaveGroupRequest};
 use livemsg_proto::{AuthenticatedChannel, BearerToken};
@@ -151,14 +152,16 @@ fn bench_selected(scenarios: &[u8], n: u8) -> bool {
 /// The gRPC request for one page of 50.
 fn list_request(ids: &SeededIds, group: String, sort: i32, token: i64) -> ListGroupUsersRequest {
     ListGroupUsersRequest {
-        caller: Some(Caller {
-            account_id: ids.account_id,
+        app: Some(AppRef {
+            caller: Some(Caller {
+                account_id: ids.account_id,
+            }),
+            app_id: ids.app_id.clone(),
+            data_center: "cn-shanghai".into(),
         }),
-        app_id: ids.app_id.clone(),
-        data_center: "cn-shanghai".into(),
         group_id: group,
         page_size: 50,
-        sort_type: sort,
+        sort_type: sort.into(),
         page_token: token,
     }
 }
@@ -240,7 +243,7 @@ impl Bench {
     async fn grpc_list(&self, groups: usize, concurrency: usize) -> Stats {
         let (channel, ids) = (self.grpc.clone(), self.ids());
         load::run(concurrency, self.warmup(), self.seconds(), move |_, _| {
-            let (mut api, ids) = (ApiServiceClient::new(channel.clone()), ids.clone());
+            let (mut api, ids) = (MemberServiceClient::new(channel.clone()), ids.clone());
             async move {
                 let (group, sort, token) = random_page(groups);
                 let page = api
@@ -550,7 +553,7 @@ impl Bench {
         for channel in channels {
             let ids = ids.clone();
             tasks.push(tokio::spawn(async move {
-                let mut api = ApiServiceClient::new(channel);
+                let mut api = MemberServiceClient::new(channel);
                 let mut ok = 0u64;
                 while Instant::now() < deadline {
                     let (group, sort, token) = random_page(groups);

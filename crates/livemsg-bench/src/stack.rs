@@ -56,7 +56,8 @@ pub async fn create(database_url: &str) -> anyhow::Result<Seeded> {
     let key = store.create_access_key(account.account_id, None).await?;
     let app = store
         .create_app(NewApp {
-            account_id: account.account_id,
+            account: livemsg_domain::AccountId::new(account.account_id)
+                .context("the new account's id")?,
             app_name: Some(AppName::parse("bench")?),
             data_center: DataCenter::CnShanghai,
             audit_type: 0,

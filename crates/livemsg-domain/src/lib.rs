@@ -11,13 +11,13 @@ pub mod events;
 pub mod group;
 pub mod ids;
 pub mod paging;
-pub mod params;
 pub mod policy;
+pub mod scope;
+pub mod url;
 
 pub use error::{AccessDenied, ApiError, ErrorCode};
 pub use group::{GroupState, MembershipChange, DEFAULT_SUPER_GROUP_THRESHOLD};
-pub use ids::{
-    check_callback_url, is_private_ip, AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName,
-    UserId, UserInfo,
-};
+pub use ids::{AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo};
 pub use paging::{PageSize, PageToken, SortType};
+pub use scope::{AccountId, AppScope};
+pub use url::{check_callback_url, is_private_ip};

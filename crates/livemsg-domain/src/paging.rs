@@ -9,7 +9,6 @@
 //! response token of `0` means there is nothing more.
 
 use crate::error::ApiError;
-use crate::params::parse_int;
 
 /// How many users a page holds: 10 to 50.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +29,6 @@ impl PageSize {
             ));
         }
         Ok(PageSize(value as u32))
-    }
-
-    /// Parses the `PageSize` parameter.
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
-        Self::new(parse_int("PageSize", value)?)
     }
 
     /// The size.
@@ -65,11 +59,6 @@ impl SortType {
         }
     }
 
-    /// Parses the `SortType` parameter.
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
-        Self::new(parse_int("SortType", value)?)
-    }
-
     /// The wire number.
     pub fn as_i32(self) -> i32 {
         match self {
@@ -96,14 +85,6 @@ impl PageToken {
         }
     }
 
-    /// Parses the optional `NextPageToken` parameter (absent or empty: the beginning).
-    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
-        match value {
-            None | Some("") => Ok(PageToken::START),
-            Some(v) => Self::new(parse_int("NextPageToken", v)?),
-        }
-    }
-
     /// The position to continue at, if any.
     pub fn position(self) -> Option<i64> {
         self.0
@@ -122,38 +103,36 @@ mod tests {
 
     #[test]
     fn page_size_is_ten_to_fifty() {
-        assert_eq!(PageSize::parse("10").unwrap().get(), 10);
-        assert_eq!(PageSize::parse("50").unwrap().get(), 50);
-        for bad in ["9", "51", "0", "-10", "abc", "", "1e1", "10.0"] {
-            let err = PageSize::parse(bad).unwrap_err();
+        assert_eq!(PageSize::new(10).unwrap().get(), 10);
+        assert_eq!(PageSize::new(50).unwrap().get(), 50);
+        for bad in [9, 51, 0, -10, i64::MAX] {
+            let err = PageSize::new(bad).unwrap_err();
             assert_eq!(err.code, ErrorCode::InputInvalid, "{bad}");
-            assert!(err.message.starts_with("PageSize"), "{}", err.message);
+            assert_eq!(err.message, "PageSize must be between 10 and 50.");
         }
     }
 
     #[test]
     fn sort_type_is_one_or_two() {
-        assert_eq!(SortType::parse("1").unwrap(), SortType::Ascending);
-        assert_eq!(SortType::parse("2").unwrap(), SortType::Descending);
-        for bad in ["0", "3", "asc", ""] {
+        assert_eq!(SortType::new(1).unwrap(), SortType::Ascending);
+        assert_eq!(SortType::new(2).unwrap(), SortType::Descending);
+        for bad in [0, 3, -1] {
             assert_eq!(
-                SortType::parse(bad).unwrap_err().code,
+                SortType::new(bad).unwrap_err().code,
                 ErrorCode::InputInvalid
             );
         }
+        assert_eq!(SortType::Descending.as_i32(), 2);
     }
 
     #[test]
-    fn page_token_zero_or_absent_starts_at_the_beginning() {
-        assert_eq!(PageToken::parse(None).unwrap(), PageToken::START);
-        assert_eq!(PageToken::parse(Some("")).unwrap(), PageToken::START);
-        assert_eq!(PageToken::parse(Some("0")).unwrap(), PageToken::START);
-        assert_eq!(PageToken::parse(Some("17")).unwrap().position(), Some(17));
-        assert_eq!(PageToken::parse(Some("17")).unwrap().as_i64(), 17);
+    fn page_token_zero_starts_at_the_beginning() {
+        assert_eq!(PageToken::new(0).unwrap(), PageToken::START);
+        assert_eq!(PageToken::new(17).unwrap().position(), Some(17));
+        assert_eq!(PageToken::new(17).unwrap().as_i64(), 17);
         assert_eq!(
-            PageToken::parse(Some("-1")).unwrap_err().message,
+            PageToken::new(-1).unwrap_err().message,
             "NextPageToken must not be negative."
         );
-        assert!(PageToken::parse(Some("99999999999999999999")).is_err());
     }
 }

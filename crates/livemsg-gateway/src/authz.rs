@@ -6,45 +6,35 @@
 
 use chrono::{DateTime, FixedOffset};
 use livemsg_domain::policy::{evaluate, RequestContext, Verdict};
-use livemsg_domain::{AccessDenied, ApiError};
+use livemsg_domain::{AccessDenied, ApiError, AppId};
 
-use crate::actions::Action;
-use crate::params::Params;
+use crate::actions::{Action, Resource};
 use crate::principals::Principal;
 
 /// The resource of `action` for the caller's account: `acs:live::{account}:rtc/{AppId}` for
 /// app-scoped actions, `*` for account-wide ones (creating and listing apps).
-pub fn resource(action: Action, account_id: i64, params: &Params) -> Result<String, ApiError> {
-    match action {
-        Action::CreateLiveMessageApp => Ok("*".to_owned()),
-        Action::DescribeLiveMessageApp
-        | Action::CreateLiveMessageGroup
-        | Action::DescribeLiveMessageGroup
-        | Action::ListLiveMessageGroupUsers
-        | Action::CheckLiveMessageUsersInGroup
-        | Action::CheckLiveMessageUsersOnline
-        | Action::ModifyLiveMessageAppCallback => {
-            let app_id = params.required("AppId")?;
-            Ok(format!("acs:live::{account_id}:rtc/{app_id}"))
-        }
+pub(crate) fn resource(action: &Action, account_id: i64, app_id: Option<&AppId>) -> String {
+    match (action.resource, app_id) {
+        (Resource::App, Some(app_id)) => format!("acs:live::{account_id}:rtc/{app_id}"),
+        (Resource::App, None) | (Resource::All, _) => "*".to_owned(),
     }
 }
 
 /// What the request offers to policy conditions.
 #[derive(Debug, Clone, Copy)]
-pub struct Circumstances {
+pub(crate) struct Circumstances {
     /// The caller's address.
-    pub source_ip: Option<std::net::IpAddr>,
+    pub(crate) source_ip: Option<std::net::IpAddr>,
     /// When the request arrived.
-    pub now: DateTime<FixedOffset>,
+    pub(crate) now: DateTime<FixedOffset>,
     /// Whether it arrived over TLS.
-    pub secure_transport: bool,
+    pub(crate) secure_transport: bool,
 }
 
 /// Refuses the call unless the principal may perform `action` on `resource`.
-pub fn authorize(
+pub(crate) fn authorize(
     principal: &Principal,
-    action: Action,
+    action: &Action,
     resource: String,
     circumstances: Circumstances,
 ) -> Result<(), ApiError> {
@@ -52,7 +42,7 @@ pub fn authorize(
         return Ok(());
     };
     let context = RequestContext {
-        action: format!("live:{}", action.name()),
+        action: format!("live:{}", action.name),
         resource,
         source_ip: circumstances.source_ip,
         current_time: circumstances.now,

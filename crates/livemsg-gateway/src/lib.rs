@@ -5,17 +5,17 @@
 //! parsed ([`params`], [`auth::Envelope::read`]), authenticated against the AccessKey the
 //! service returns ([`principals`], [`auth::Envelope::verify`], [`replay`]), limited per
 //! account and action ([`livemsg_ratelimit`]), authorized ([`authz`]), then executed by a
-//! call to the gRPC service ([`handlers`]). Each step has its own error, and every error leaves as Alibaba's JSON error
-//! body ([`response`]).
+//! call to the gRPC service (`actions`, one table row and one function per operation). Every
+//! step answers an `ApiError`, and every error leaves as Alibaba's JSON error body
+//! (`response`).
 
-pub mod actions;
+mod actions;
 pub mod auth;
-pub mod authz;
-pub mod handlers;
+mod authz;
 pub mod params;
-pub mod principals;
-pub mod replay;
-pub mod response;
+mod principals;
+mod replay;
+mod response;
 pub mod settings;
 pub mod signing;
 
@@ -32,9 +32,9 @@ use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use livemsg_domain::{ApiError, ErrorCode};
-use livemsg_proto::api::v1::api_service_client::ApiServiceClient;
 use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
-use livemsg_proto::{AuthenticatedChannel, BearerToken};
+use livemsg_proto::common::v1::{AppRef, Caller};
+use livemsg_proto::BearerToken;
 use livemsg_ratelimit::{Decision, RateLimiter};
 use livemsg_runtime::Drain;
 use secrecy::ExposeSecret;
@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::actions::{Action, API_VERSION};
+use crate::actions::{Action, Call, Clients, Fields, API_VERSION};
 use crate::auth::{Envelope, SignedParts};
 use crate::authz::Circumstances;
 use crate::params::{decode_pairs, Params};
@@ -56,7 +56,7 @@ pub use crate::settings::GatewaySettings;
 struct Shared {
     principals: Principals,
     replay: ReplayGuard,
-    api: ApiServiceClient<AuthenticatedChannel>,
+    clients: Clients,
     health: HealthClient<Channel>,
     draining: AtomicBool,
     errors: ErrorContext,
@@ -102,7 +102,10 @@ impl Application {
                 2 * skew,
                 Duration::from_millis(settings.ratelimit.timeout_ms),
             )?,
-            api: ApiServiceClient::with_interceptor(channel.clone(), token),
+            clients: Clients::new(tonic::service::interceptor::InterceptedService::new(
+                channel.clone(),
+                token,
+            )),
             health: HealthClient::new(channel),
             draining: AtomicBool::new(false),
             errors: ErrorContext {
@@ -314,7 +317,7 @@ async fn process(
     peer: SocketAddr,
     request: Request<Body>,
     outcome: &mut Outcome,
-) -> Result<handlers::Fields, ApiError> {
+) -> Result<Fields, ApiError> {
     let (parts, body) = request.into_parts();
     if parts.method != Method::GET && parts.method != Method::POST {
         return Err(ApiError::invalid(
@@ -369,7 +372,7 @@ async fn process(
     }
     let action = Action::resolve(&envelope.action)?;
     // Only known actions become metric labels, so callers cannot grow the label set.
-    outcome.action = action.name().to_owned();
+    outcome.action = action.name.to_owned();
 
     // Authenticate: time, key, signature, then the nonce (only a correctly signed request
     // may use up a nonce).
@@ -388,14 +391,15 @@ async fn process(
     // budget; before anything runs.
     if let Decision::Limited { retry_after } = shared
         .limiter
-        .check(principal.account_id, action.name())
+        .check(principal.account_id, action.name)
         .await
     {
         return Err(ApiError::throttled(retry_after));
     }
 
-    // Authorize.
-    let resource = authz::resource(action, principal.account_id, &params)?;
+    // Authorize, on the app the request names (checked first: the resource is built from it).
+    let app_id = action.app_id(&params)?;
+    let resource = authz::resource(action, principal.account_id, app_id.as_ref());
     authz::authorize(
         &principal,
         action,
@@ -404,11 +408,20 @@ async fn process(
     )?;
 
     // Execute.
-    handlers::execute(
-        &mut shared.api.clone(),
-        action,
-        principal.account_id,
-        &params,
-    )
-    .await
+    let caller = Caller {
+        account_id: principal.account_id,
+    };
+    let app = app_id.map(|app_id| AppRef {
+        caller: Some(caller),
+        app_id: app_id.into_string(),
+        data_center: params.optional("DataCenter").to_owned(),
+    });
+    action
+        .run(Call {
+            clients: &shared.clients,
+            caller,
+            app,
+            params: &params,
+        })
+        .await
 }

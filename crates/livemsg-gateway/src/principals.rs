@@ -90,17 +90,10 @@ impl Principals {
         let key = match response {
             Ok(response) => response.into_inner(),
             Err(status) => {
-                let err = livemsg_proto::api_error_from_status(&status);
+                let err = livemsg_proto::api_error_from_call(&status, "ResolveAccessKey");
                 return match err.code {
                     ErrorCode::InvalidAccessKeyIdNotFound => Ok(None),
-                    _ => {
-                        tracing::error!(
-                            grpc.code = ?status.code(),
-                            grpc.message = status.message(),
-                            "access key lookup failed"
-                        );
-                        Err(err)
-                    }
+                    _ => Err(err),
                 };
             }
         };

@@ -162,6 +162,23 @@ pub fn api_error_from_status(status: &tonic::Status) -> ApiError {
     }
 }
 
+/// Reads the API error of a failed call to `rpc` (the service's method name). When the call
+/// itself failed (no livemsg error came back: the service is down, a deadline passed, the token
+/// was refused), this is where it is logged, once, with the method; the caller sees only the
+/// opaque error.
+pub fn api_error_from_call(status: &tonic::Status, rpc: &'static str) -> ApiError {
+    let err = api_error_from_status(status);
+    if status.metadata().get(ERROR_CODE_METADATA).is_none() {
+        tracing::error!(
+            grpc.method = rpc,
+            grpc.code = ?status.code(),
+            grpc.message = status.message(),
+            "service call failed"
+        );
+    }
+    err
+}
+
 impl From<GroupState> for common::v1::GroupState {
     fn from(state: GroupState) -> Self {
         match state {

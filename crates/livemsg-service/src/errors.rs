@@ -1,7 +1,29 @@
-//! The one place store errors become API errors, and API errors become gRPC statuses.
+//! The service's error, and the one place it becomes a gRPC status.
+//!
+//! Handlers return [`Result`]: domain rule breaks (`ApiError`) and store failures
+//! (`StoreError`) both convert with `?`. [`ServiceError`] becomes a `tonic::Status` in exactly one
+//! place, [`reply`]: store errors are mapped to the API error they mean, and an unexpected
+//! failure is logged there, once, and reaches the caller only as an opaque `ServerError`.
 
 use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_store::StoreError;
+
+/// What a service call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A rule broken by the request, or an error already mapped to the API's.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The store failed, or found nothing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A public call names no caller account (the gateway always sends one).
+    #[error("the request names no caller account")]
+    NoCaller,
+}
+
+/// The service's result.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// The API error a store error means for a caller. Unexpected failures are logged here, once,
 /// and reach the caller only as an opaque `ServerError`.
@@ -39,12 +61,31 @@ pub(crate) fn api_error(err: StoreError) -> ApiError {
     }
 }
 
-/// A gRPC status for a store error.
-pub(crate) fn status(err: StoreError) -> tonic::Status {
-    livemsg_proto::status_from_api_error(&api_error(err))
+impl ServiceError {
+    /// The API error the caller sees.
+    pub(crate) fn into_api_error(self) -> ApiError {
+        match self {
+            ServiceError::Api(err) => err,
+            ServiceError::Store(err) => api_error(err),
+            ServiceError::NoCaller => ApiError::internal(),
+        }
+    }
 }
 
-/// A gRPC status for an API error (a rule broken by the request, or an error already mapped).
-pub(crate) fn invalid(err: ApiError) -> tonic::Status {
-    livemsg_proto::status_from_api_error(&err)
+impl From<ServiceError> for tonic::Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NoCaller => tonic::Status::unauthenticated(err.to_string()),
+            other => livemsg_proto::status_from_api_error(&other.into_api_error()),
+        }
+    }
+}
+
+/// A handler's answer as tonic wants it.
+pub(crate) fn reply<T>(
+    result: Result<T>,
+) -> std::result::Result<tonic::Response<T>, tonic::Status> {
+    result
+        .map(tonic::Response::new)
+        .map_err(tonic::Status::from)
 }

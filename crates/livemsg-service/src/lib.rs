@@ -1,29 +1,31 @@
 //! The livemsg gRPC service.
 //!
-//! It serves four gRPC services over one listener, all backed by the Postgres store:
-//! `AuthService` (AccessKey lookup for the gateway), `ApiService` (the public API operations,
-//! on behalf of an authenticated caller), `MembershipService` (joins and leaves from the
-//! connection tier) and `AdminService` (accounts, RAM users, keys and policies). [`Application::build`] binds the listener, so a caller (or a test) can
-//! ask for port 0 and learn the real address before serving.
+//! One listener serves the public API, one gRPC service per family of operations
+//! ([`api`]: apps, groups, members), and the internal services ([`internal`]: AccessKey lookup
+//! for the gateway, membership and event streams for the connection tier, administration), all
+//! backed by the Postgres store; logic that several of them share lives in [`usecases`], and
+//! background work in [`workers`]. [`Application::build`] binds the listener, so a caller (or a
+//! test) can ask for port 0 and learn the real address before serving.
 
-mod admin;
-mod api;
-mod auth;
-pub mod batcher;
-pub mod callbacks;
+pub mod api;
 mod errors;
-mod events;
-mod membership;
+mod interceptor;
+mod internal;
 mod observe;
 pub mod settings;
+pub mod usecases;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use livemsg_proto::admin::v1::admin_service_server::AdminServiceServer;
-use livemsg_proto::api::v1::api_service_server::ApiServiceServer;
+use livemsg_proto::api::v1::app_service_server::AppServiceServer;
+use livemsg_proto::api::v1::group_service_server::GroupServiceServer;
+use livemsg_proto::api::v1::member_service_server::MemberServiceServer;
 use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
 use livemsg_proto::events::v1::event_service_server::EventServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
@@ -31,12 +33,24 @@ use livemsg_store::Store;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-pub use admin::AdminApi;
-pub use api::PublicApi;
-pub use auth::AuthApi;
-pub use events::EventApi;
-pub use membership::{MembershipApi, MAX_BATCH_ITEMS};
+pub use api::Api;
+pub use errors::{Result, ServiceError};
+use interceptor::TokenCheck;
+pub use internal::events::RESUME_FROM_METADATA;
+use internal::{admin::AdminApi, auth::AuthApi, events::EventApi, membership::MembershipApi};
 pub use settings::ServiceSettings;
+pub use usecases::membership::{Membership, MAX_BATCH_ITEMS};
+
+/// The gRPC services a livemsg service serves, by full name (for health reports).
+pub const SERVICE_NAMES: [&str; 7] = [
+    "livemsg.auth.v1.AuthService",
+    "livemsg.api.v1.AppService",
+    "livemsg.api.v1.GroupService",
+    "livemsg.api.v1.MemberService",
+    "livemsg.membership.v1.MembershipService",
+    "livemsg.admin.v1.AdminService",
+    "livemsg.events.v1.EventService",
+];
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -64,67 +78,13 @@ pub struct Application {
     listener: TcpListener,
     http_listener: TcpListener,
     store: Store,
-    allow_private_urls: bool,
+    settings: ServiceSettings,
     token_check: TokenCheck,
     admin_check: TokenCheck,
-    event_poll: std::time::Duration,
-    count_interval: std::time::Duration,
-    events: settings::EventSettings,
-    dispatcher: callbacks::Dispatcher,
-    batcher: batcher::Batcher,
+    dispatcher: workers::callbacks::Dispatcher,
+    membership: Membership,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
-}
-
-/// Checks the bearer token of every call to a livemsg service (health checks and reflection
-/// stay open, for probes and tooling).
-#[derive(Clone)]
-enum TokenCheck {
-    /// Calls must carry `authorization: Bearer <token>` (stored as that whole header value).
-    Require(Vec<u8>),
-    /// Every call is accepted (`internal.allow_unauthenticated`).
-    Open,
-    /// Every call is refused (the admin API without an admin token).
-    Closed,
-}
-
-impl TokenCheck {
-    fn bearer(token: &str) -> TokenCheck {
-        TokenCheck::Require(format!("Bearer {token}").into_bytes())
-    }
-}
-
-impl std::fmt::Debug for TokenCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenCheck([REDACTED])")
-    }
-}
-
-impl tonic::service::Interceptor for TokenCheck {
-    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        use subtle::ConstantTimeEq;
-        let expected = match self {
-            TokenCheck::Require(expected) => expected,
-            TokenCheck::Open => return Ok(request),
-            TokenCheck::Closed => {
-                return Err(tonic::Status::permission_denied(
-                    "the admin API is disabled: set internal.admin_token",
-                ))
-            }
-        };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if bool::from(given.ct_eq(expected)) {
-            Ok(request)
-        } else {
-            Err(tonic::Status::unauthenticated(
-                "internal calls need the service's bearer token",
-            ))
-        }
-    }
 }
 
 impl Application {
@@ -158,27 +118,26 @@ impl Application {
         let listener = TcpListener::bind(&settings.service.listen).await?;
         let http_listener = TcpListener::bind(&settings.service.metrics_listen).await?;
         let store = Store::new(pool, settings.groups.super_group_threshold, keyring);
+        let batcher = workers::batcher::Batcher::start(
+            store.clone(),
+            settings.membership.writers,
+            settings.membership.max_batch,
+        );
         Ok(Application {
             listener,
             http_listener,
-            dispatcher: callbacks::Dispatcher::new(store.clone(), settings.callbacks.clone())?,
-            batcher: batcher::Batcher::start(
+            dispatcher: workers::callbacks::Dispatcher::new(
                 store.clone(),
-                settings.membership.writers,
-                settings.membership.max_batch,
-            ),
-            events: settings.events.clone(),
+                settings.callbacks.clone(),
+            )?,
+            membership: Membership::new(store.clone(), batcher),
             store,
-            allow_private_urls: settings.callbacks.allow_private_urls,
+            settings: settings.clone(),
             token_check,
             admin_check,
-            event_poll: std::time::Duration::from_millis(settings.service.event_poll_ms),
-            count_interval: std::time::Duration::from_millis(
-                settings.groups.count_event_interval_ms,
-            ),
             drain: livemsg_runtime::Drain {
-                delay: std::time::Duration::from_millis(settings.service.shutdown_delay_ms),
-                grace: std::time::Duration::from_millis(settings.service.shutdown_grace_ms),
+                delay: Duration::from_millis(settings.service.shutdown_delay_ms),
+                grace: Duration::from_millis(settings.service.shutdown_grace_ms),
             },
             tls,
         })
@@ -198,6 +157,26 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
+    /// Starts the background work of this instance; see [`workers`].
+    fn start_workers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let events = &self.settings.events;
+        vec![
+            tokio::spawn(workers::outbox::report_counts(
+                self.store.clone(),
+                Duration::from_millis(self.settings.groups.count_event_interval_ms),
+            )),
+            tokio::spawn(workers::outbox::sequence(
+                self.store.clone(),
+                Duration::from_millis(events.sequence_interval_ms),
+            )),
+            tokio::spawn(workers::outbox::maintain(
+                self.store.clone(),
+                Duration::from_secs(events.retention_secs),
+            )),
+            tokio::spawn(self.dispatcher.clone().run()),
+        ]
+    }
+
     /// Serves until `shutdown` resolves. Then it reports NOT_SERVING (gRPC health and
     /// `/readyz`) while still serving for the shutdown delay, so load balancers stop sending;
     /// then stops accepting and lets in-flight calls finish within the grace period; then closes
@@ -210,21 +189,7 @@ impl Application {
         let draining = Arc::new(AtomicBool::new(false));
         let (health, health_service) = tonic_health::server::health_reporter();
         let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
-        let background = [
-            tokio::spawn(events::report_counts(
-                self.store.clone(),
-                self.count_interval,
-            )),
-            tokio::spawn(events::sequence(
-                self.store.clone(),
-                std::time::Duration::from_millis(self.events.sequence_interval_ms),
-            )),
-            tokio::spawn(events::maintain(
-                self.store.clone(),
-                std::time::Duration::from_secs(self.events.retention_secs),
-            )),
-            tokio::spawn(self.dispatcher.run()),
-        ];
+        let background = self.start_workers();
         let http = axum::serve(
             self.http_listener,
             observe::http_router(pool.clone(), draining.clone()),
@@ -247,6 +212,15 @@ impl Application {
             .build_v1alpha()
             .expect("the embedded descriptor sets are valid");
         let check = self.token_check;
+        let api = Api::new(
+            self.store.clone(),
+            self.settings.callbacks.allow_private_urls,
+        );
+        let events = EventApi::new(
+            self.store.clone(),
+            Duration::from_millis(self.settings.service.event_poll_ms),
+            Duration::from_millis(self.settings.events.watcher_stall_ms),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
@@ -261,22 +235,20 @@ impl Application {
                 AuthApi::new(self.store.clone()),
                 check.clone(),
             ))
-            .add_service(ApiServiceServer::with_interceptor(
-                PublicApi::new(self.store.clone(), self.allow_private_urls),
+            .add_service(AppServiceServer::with_interceptor(
+                api.clone(),
                 check.clone(),
             ))
+            .add_service(GroupServiceServer::with_interceptor(
+                api.clone(),
+                check.clone(),
+            ))
+            .add_service(MemberServiceServer::with_interceptor(api, check.clone()))
             .add_service(MembershipServiceServer::with_interceptor(
-                MembershipApi::new(self.store.clone(), self.batcher),
+                MembershipApi::new(self.store.clone(), self.membership),
                 check.clone(),
             ))
-            .add_service(EventServiceServer::with_interceptor(
-                EventApi::new(
-                    self.store.clone(),
-                    self.event_poll,
-                    std::time::Duration::from_millis(self.events.watcher_stall_ms),
-                ),
-                check.clone(),
-            ))
+            .add_service(EventServiceServer::with_interceptor(events, check.clone()))
             .add_service(AdminServiceServer::with_interceptor(
                 AdminApi::new(self.store),
                 self.admin_check,
@@ -319,7 +291,7 @@ async fn report_health(health: tonic_health::server::HealthReporter, pool: sqlx:
     let mut last = None;
     loop {
         let ok = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
+            Duration::from_secs(2),
             sqlx::query("SELECT 1").execute(&pool),
         )
         .await
@@ -338,7 +310,7 @@ async fn report_health(health: tonic_health::server::HealthReporter, pool: sqlx:
         }
         metrics::gauge!("livemsg_db_pool_connections").set(pool.size() as f64);
         metrics::gauge!("livemsg_db_pool_idle_connections").set(pool.num_idle() as f64);
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
@@ -347,14 +319,8 @@ async fn set_health(
     health: &tonic_health::server::HealthReporter,
     status: tonic_health::ServingStatus,
 ) {
-    for name in [
-        "",
-        "livemsg.auth.v1.AuthService",
-        "livemsg.api.v1.ApiService",
-        "livemsg.membership.v1.MembershipService",
-        "livemsg.admin.v1.AdminService",
-        "livemsg.events.v1.EventService",
-    ] {
+    health.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
         health.set_service_status(name, status).await;
     }
 }

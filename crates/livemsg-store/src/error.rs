@@ -1,5 +1,13 @@
 //! The store's error type, and the one place SQLSTATE codes become domain errors.
 
+/// The SQLSTATE codes the store reacts to (PostgreSQL Appendix A).
+pub(crate) mod pg_error_codes {
+    /// `foreign_key_violation`: the parent row is missing.
+    pub(crate) const FOREIGN_KEY_VIOLATION: &str = "23503";
+    /// `unique_violation`: the row exists already.
+    pub(crate) const UNIQUE_VIOLATION: &str = "23505";
+}
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,14 +53,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a failed insert: a foreign key violation (SQLSTATE 23503) means the parent row is
-    /// missing, which the caller names with `missing_parent`.
+    /// Maps a failed insert: a foreign key violation means the parent row is missing, which the
+    /// caller names with `missing_parent`.
     pub(crate) fn from_insert(err: sqlx::Error, missing_parent: StoreError) -> StoreError {
         Self::from_write(err, missing_parent, "record")
     }
 
-    /// Maps a failed write: a foreign key violation (23503) is `missing_parent`, a unique
-    /// violation (23505) is `AlreadyExists(what)`.
+    /// Maps a failed write: a foreign key violation is `missing_parent`, a unique violation is
+    /// `AlreadyExists(what)`.
     pub(crate) fn from_write(
         err: sqlx::Error,
         missing_parent: StoreError,
@@ -60,8 +68,8 @@ impl StoreError {
     ) -> StoreError {
         if let sqlx::Error::Database(db) = &err {
             match db.code().as_deref() {
-                Some("23503") => return missing_parent,
-                Some("23505") => return StoreError::AlreadyExists(what),
+                Some(pg_error_codes::FOREIGN_KEY_VIOLATION) => return missing_parent,
+                Some(pg_error_codes::UNIQUE_VIOLATION) => return StoreError::AlreadyExists(what),
                 _ => {}
             }
         }

@@ -43,6 +43,13 @@ impl Store {
         }
     }
 
+    /// Whether any account exists.
+    pub async fn has_accounts(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Creates an enabled AccessKey pair: the account's root key, or, with `user_name`, a key
     /// of that RAM user of the account.
     pub async fn create_access_key(

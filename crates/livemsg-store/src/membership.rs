@@ -12,16 +12,13 @@
 //! however many changes it carries.
 
 use livemsg_domain::events::{events_of, EventKind};
-use livemsg_domain::{
-    AppId, GroupId, GroupState, MembershipChange, PageSize, PageToken, SortType, UserId, UserInfo,
-};
 use std::collections::{HashMap, HashSet};
 
-use sqlx::postgres::PgPool;
+use livemsg_domain::{AppId, GroupId, GroupState, MembershipChange, UserId, UserInfo};
 use sqlx::Row;
 
 use crate::records::decode_state;
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 /// One membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,57 +46,6 @@ impl MembershipOp {
     }
 }
 
-/// Which page of a user list to read.
-#[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    /// How many users.
-    pub size: PageSize,
-    /// In which order.
-    pub sort: SortType,
-    /// Where to continue.
-    pub token: PageToken,
-}
-
-impl PageRequest {
-    /// The first position the scan may return: inclusive lower bound for ascending order,
-    /// inclusive upper bound for descending order.
-    pub(crate) fn start_position(&self) -> i64 {
-        match (self.token.position(), self.sort) {
-            (Some(position), _) => position,
-            (None, SortType::Ascending) => i64::MIN,
-            (None, SortType::Descending) => i64::MAX,
-        }
-    }
-}
-
-/// A page of users and where the next page starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserPage {
-    /// `(user_id, user_info)` in the requested order.
-    pub users: Vec<(String, String)>,
-    /// The position of the first user not returned; `None` when there is no more.
-    pub next: Option<i64>,
-}
-
-impl UserPage {
-    /// Builds a page from up to `size + 1` rows `(position, user_id, user_info)` in scan
-    /// order: the extra row, if present, only tells where the next page starts.
-    pub(crate) fn from_rows(mut rows: Vec<(i64, String, String)>, size: PageSize) -> UserPage {
-        let size = size.get() as usize;
-        let next = rows.get(size).map(|row| row.0);
-        rows.truncate(size);
-        UserPage {
-            users: rows.into_iter().map(|(_, id, info)| (id, info)).collect(),
-            next,
-        }
-    }
-
-    /// The wire token: the next position, or 0 for "no more".
-    pub fn next_page_token(&self) -> i64 {
-        self.next.unwrap_or(0)
-    }
-}
-
 /// The locked state of one group inside a membership transaction.
 struct LockedGroup {
     group_pk: i64,
@@ -110,7 +56,7 @@ struct LockedGroup {
     next_event_seq: i64,
 }
 
-/// The joins and leaves of one group, for [`apply_groups`].
+/// The joins and leaves of one group, for [`Store::apply_to_groups`].
 #[derive(Debug, Clone, Copy)]
 pub struct GroupOps<'a> {
     /// The app.
@@ -148,44 +94,58 @@ struct Writes {
     event_counts: Vec<i64>,
 }
 
-/// Applies `ops` to one group in one transaction and returns what each did.
-pub(crate) async fn apply(
-    pool: &PgPool,
-    threshold: i64,
-    app_id: &AppId,
-    group_id: &GroupId,
-    ops: &[MembershipOp],
-) -> Result<Vec<MembershipChange>, StoreError> {
-    let batch = [GroupOps {
-        app_id,
-        group_id,
-        ops,
-    }];
-    apply_groups(pool, threshold, &batch)
-        .await?
-        .pop()
-        .unwrap_or(Err(StoreError::GroupNotFound))
-}
+impl Store {
+    /// Applies one change to one group (alone in its transaction) and returns what it did.
+    pub async fn apply_one(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        op: MembershipOp,
+    ) -> Result<MembershipChange, StoreError> {
+        let mut changes = self
+            .apply_to_group(app_id, group_id, std::slice::from_ref(&op))
+            .await?;
+        Ok(changes.remove(0))
+    }
 
-/// Applies the changes of several groups in one transaction (one commit for all) and returns,
-/// per group in the order given, what each change did, or `GroupNotFound` for a group that does
-/// not exist (the others are applied all the same).
-///
-/// The groups' rows are locked in one statement, in `group_pk` order, so two transactions over
-/// overlapping groups queue instead of deadlocking. Their new states and all their events are
-/// written in one more statement: a batch of `k` joins costs `k + 4` round trips, not `5k`.
-pub(crate) async fn apply_groups(
-    pool: &PgPool,
-    threshold: i64,
-    batch: &[GroupOps<'_>],
-) -> Result<Vec<Result<Vec<MembershipChange>, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let (apps, groups): (Vec<&str>, Vec<&str>) = batch
-        .iter()
-        .map(|g| (g.app_id.as_str(), g.group_id.as_str()))
-        .unzip();
-    let rows = sqlx::query(
-        "SELECT g.app_id, g.group_id, g.group_pk, g.state, g.member_count, g.next_position,
+    /// Applies several joins and leaves to one group in one transaction, in order, and returns
+    /// what each did.
+    pub async fn apply_to_group(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+        ops: &[MembershipOp],
+    ) -> Result<Vec<MembershipChange>, StoreError> {
+        let batch = [GroupOps {
+            app_id,
+            group_id,
+            ops,
+        }];
+        self.apply_to_groups(&batch)
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::GroupNotFound))
+    }
+
+    /// Applies the changes of several groups in one transaction (one commit for all) and returns,
+    /// per group in the order given, what each change did, or `GroupNotFound` for a group that does
+    /// not exist (the others are applied all the same).
+    ///
+    /// The groups' rows are locked in one statement, in `group_pk` order, so two transactions over
+    /// overlapping groups queue instead of deadlocking. Their new states and all their events are
+    /// written in one more statement: a batch of `k` joins costs `k + 4` round trips, not `5k`.
+    pub async fn apply_to_groups(
+        &self,
+        batch: &[GroupOps<'_>],
+    ) -> Result<Vec<Result<Vec<MembershipChange>, StoreError>>, StoreError> {
+        let threshold = self.super_group_threshold;
+        let mut tx = self.pool.begin().await?;
+        let (apps, groups): (Vec<&str>, Vec<&str>) = batch
+            .iter()
+            .map(|g| (g.app_id.as_str(), g.group_id.as_str()))
+            .unzip();
+        let rows = sqlx::query(
+            "SELECT g.app_id, g.group_id, g.group_pk, g.state, g.member_count, g.next_position,
                 g.total_joins, g.next_event_seq
          FROM groups g
          JOIN unnest($1::text[], $2::text[]) AS k(app_id, group_id)
@@ -193,86 +153,87 @@ pub(crate) async fn apply_groups(
          WHERE NOT g.deleted
          ORDER BY g.group_pk
          FOR UPDATE OF g",
-    )
-    .bind(&apps)
-    .bind(&groups)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut locked = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        let key: (String, String) = (row.try_get("app_id")?, row.try_get("group_id")?);
-        locked.insert(
-            key,
-            LockedGroup {
-                group_pk: row.try_get("group_pk")?,
-                state: decode_state(row.try_get("state")?)?,
-                member_count: row.try_get("member_count")?,
-                next_position: row.try_get("next_position")?,
-                total_joins: row.try_get("total_joins")?,
-                next_event_seq: row.try_get("next_event_seq")?,
-            },
-        );
-    }
-
-    // The members the batch touches, as they are now (the group locks keep them so).
-    let (mut touched_pks, mut touched_users) = (Vec::new(), Vec::new());
-    for entry in batch {
-        let key = (entry.app_id.to_string(), entry.group_id.to_string());
-        if let Some(group) = locked.get(&key) {
-            for op in entry.ops {
-                touched_pks.push(group.group_pk);
-                touched_users.push(op.user_id().as_str());
-            }
-        }
-    }
-    let mut present: HashSet<(i64, String)> = HashSet::new();
-    if !touched_pks.is_empty() {
-        let rows = sqlx::query(
-            "SELECT m.group_pk, m.user_id FROM group_members m
-             JOIN unnest($1::bigint[], $2::text[]) AS k(group_pk, user_id)
-               ON m.group_pk = k.group_pk AND m.user_id = k.user_id",
         )
-        .bind(&touched_pks)
-        .bind(&touched_users)
+        .bind(&apps)
+        .bind(&groups)
         .fetch_all(&mut *tx)
         .await?;
+        let mut locked = std::collections::HashMap::with_capacity(rows.len());
         for row in rows {
-            present.insert((row.try_get("group_pk")?, row.try_get("user_id")?));
+            let key: (String, String) = (row.try_get("app_id")?, row.try_get("group_id")?);
+            locked.insert(
+                key,
+                LockedGroup {
+                    group_pk: row.try_get("group_pk")?,
+                    state: decode_state(row.try_get("state")?)?,
+                    member_count: row.try_get("member_count")?,
+                    next_position: row.try_get("next_position")?,
+                    total_joins: row.try_get("total_joins")?,
+                    next_event_seq: row.try_get("next_event_seq")?,
+                },
+            );
         }
-    }
 
-    let mut results = Vec::with_capacity(batch.len());
-    let mut writes = Writes::default();
-    for entry in batch {
-        let key = (entry.app_id.to_string(), entry.group_id.to_string());
-        let Some(group) = locked.get_mut(&key) else {
-            results.push(Err(StoreError::GroupNotFound));
-            continue;
-        };
-        results.push(Ok(apply_locked(
-            group,
-            threshold,
-            entry,
-            &present,
-            &mut writes,
-        )));
-    }
+        // The members the batch touches, as they are now (the group locks keep them so).
+        let (mut touched_pks, mut touched_users) = (Vec::new(), Vec::new());
+        for entry in batch {
+            let key = (entry.app_id.to_string(), entry.group_id.to_string());
+            if let Some(group) = locked.get(&key) {
+                for op in entry.ops {
+                    touched_pks.push(group.group_pk);
+                    touched_users.push(op.user_id().as_str());
+                }
+            }
+        }
+        let mut present: HashSet<(i64, String)> = HashSet::new();
+        if !touched_pks.is_empty() {
+            let rows = sqlx::query(
+                "SELECT m.group_pk, m.user_id FROM group_members m
+             JOIN unnest($1::bigint[], $2::text[]) AS k(group_pk, user_id)
+               ON m.group_pk = k.group_pk AND m.user_id = k.user_id",
+            )
+            .bind(&touched_pks)
+            .bind(&touched_users)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                present.insert((row.try_get("group_pk")?, row.try_get("user_id")?));
+            }
+        }
 
-    if !writes.cleared_pks.is_empty() {
-        // The upgrade: the join-ordered list is cleared in this same transaction. (Rows the
-        // batch writes below are written cleared already.)
-        sqlx::query(
-            "UPDATE group_members SET position = NULL, user_info = NULL
+        let mut results = Vec::with_capacity(batch.len());
+        let mut writes = Writes::default();
+        for entry in batch {
+            let key = (entry.app_id.to_string(), entry.group_id.to_string());
+            let Some(group) = locked.get_mut(&key) else {
+                results.push(Err(StoreError::GroupNotFound));
+                continue;
+            };
+            results.push(Ok(apply_locked(
+                group,
+                threshold,
+                entry,
+                &present,
+                &mut writes,
+            )));
+        }
+
+        if !writes.cleared_pks.is_empty() {
+            // The upgrade: the join-ordered list is cleared in this same transaction. (Rows the
+            // batch writes below are written cleared already.)
+            sqlx::query(
+                "UPDATE group_members SET position = NULL, user_info = NULL
              WHERE group_pk = ANY($1) AND position IS NOT NULL",
-        )
-        .bind(&writes.cleared_pks)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !writes.pks.is_empty() || !writes.upsert_pks.is_empty() || !writes.deleted_pks.is_empty() {
-        // Member rows deleted and written are disjoint sets, so no row is modified twice.
-        sqlx::query(
-            "WITH deleted AS (
+            )
+            .bind(&writes.cleared_pks)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !writes.pks.is_empty() || !writes.upsert_pks.is_empty() || !writes.deleted_pks.is_empty()
+        {
+            // Member rows deleted and written are disjoint sets, so no row is modified twice.
+            sqlx::query(
+                "WITH deleted AS (
                  DELETE FROM group_members m
                  USING unnest($15::bigint[], $16::text[]) AS d(group_pk, user_id)
                  WHERE m.group_pk = d.group_pk AND m.user_id = d.user_id
@@ -301,34 +262,35 @@ pub(crate) async fn apply_groups(
                  (group_pk, seq, app_id, kind, user_id, user_info, member_count)
              SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::text[], $11::smallint[],
                                   $12::text[], $13::text[], $14::bigint[])",
-        )
-        .bind(&writes.pks)
-        .bind(&writes.states)
-        .bind(&writes.counts)
-        .bind(&writes.positions)
-        .bind(&writes.joins)
-        .bind(&writes.next_seqs)
-        .bind(&writes.became_super)
-        .bind(&writes.event_pks)
-        .bind(&writes.event_seqs)
-        .bind(&writes.event_apps)
-        .bind(&writes.event_kinds)
-        .bind(&writes.event_users)
-        .bind(&writes.event_infos)
-        .bind(&writes.event_counts)
-        .bind(&writes.deleted_pks)
-        .bind(&writes.deleted_users)
-        .bind(&writes.upsert_pks)
-        .bind(&writes.upsert_users)
-        .bind(&writes.upsert_positions)
-        .bind(&writes.upsert_infos)
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(&writes.pks)
+            .bind(&writes.states)
+            .bind(&writes.counts)
+            .bind(&writes.positions)
+            .bind(&writes.joins)
+            .bind(&writes.next_seqs)
+            .bind(&writes.became_super)
+            .bind(&writes.event_pks)
+            .bind(&writes.event_seqs)
+            .bind(&writes.event_apps)
+            .bind(&writes.event_kinds)
+            .bind(&writes.event_users)
+            .bind(&writes.event_infos)
+            .bind(&writes.event_counts)
+            .bind(&writes.deleted_pks)
+            .bind(&writes.deleted_users)
+            .bind(&writes.upsert_pks)
+            .bind(&writes.upsert_users)
+            .bind(&writes.upsert_positions)
+            .bind(&writes.upsert_infos)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // The outbox is in this transaction: a change that commits has its events, and one that
+        // rolls back has none.
+        tx.commit().await?;
+        Ok(results)
     }
-    // The outbox is in this transaction: a change that commits has its events, and one that
-    // rolls back has none.
-    tx.commit().await?;
-    Ok(results)
 }
 
 /// A touched member of a group, as the batch leaves it.
@@ -485,12 +447,13 @@ fn apply_locked(
 /// Appends a `MemberCount` event for every super group whose count changed since its last
 /// report, if that report is at least `interval` old. Safe to run from several instances at
 /// once: a group is locked while reported (others skip it), and a fresh report makes it not due.
-pub(crate) async fn report_super_group_counts(
-    pool: &PgPool,
-    interval: std::time::Duration,
-) -> Result<u64, StoreError> {
-    let reported = sqlx::query(
-        "WITH due AS (
+impl Store {
+    pub async fn report_super_group_counts(
+        &self,
+        interval: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        let reported = sqlx::query(
+            "WITH due AS (
              SELECT group_pk, app_id, member_count, next_event_seq FROM groups
              WHERE state = 1 AND member_count IS DISTINCT FROM reported_count
                AND (count_reported_at IS NULL
@@ -507,59 +470,12 @@ pub(crate) async fn report_super_group_counts(
          )
          INSERT INTO group_events (group_pk, seq, app_id, kind, member_count)
          SELECT group_pk, next_event_seq, app_id, $2, member_count FROM due",
-    )
-    .bind(interval.as_secs_f64())
-    .bind(EventKind::MemberCount.as_i16())
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(reported)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rows(positions: &[i64]) -> Vec<(i64, String, String)> {
-        positions
-            .iter()
-            .map(|p| (*p, format!("u{p}"), String::new()))
-            .collect()
-    }
-
-    #[test]
-    fn a_full_page_plus_one_row_points_at_the_next_position() {
-        let size = PageSize::new(10).unwrap();
-        let page = UserPage::from_rows(rows(&(1..=11).collect::<Vec<_>>()), size);
-        assert_eq!(page.users.len(), 10);
-        assert_eq!(page.next, Some(11));
-        assert_eq!(page.next_page_token(), 11);
-    }
-
-    #[test]
-    fn the_last_page_answers_token_zero() {
-        let size = PageSize::new(10).unwrap();
-        let exact = UserPage::from_rows(rows(&(1..=10).collect::<Vec<_>>()), size);
-        assert_eq!(exact.users.len(), 10);
-        assert_eq!(exact.next_page_token(), 0);
-        let empty = UserPage::from_rows(Vec::new(), size);
-        assert!(empty.users.is_empty());
-        assert_eq!(empty.next, None);
-    }
-
-    #[test]
-    fn start_positions_follow_the_sort_order() {
-        let size = PageSize::new(10).unwrap();
-        let req = |sort, token| PageRequest { size, sort, token };
-        assert_eq!(
-            req(SortType::Ascending, PageToken::START).start_position(),
-            i64::MIN
-        );
-        assert_eq!(
-            req(SortType::Descending, PageToken::START).start_position(),
-            i64::MAX
-        );
-        let at7 = PageToken::new(7).unwrap();
-        assert_eq!(req(SortType::Descending, at7).start_position(), 7);
+        )
+        .bind(interval.as_secs_f64())
+        .bind(EventKind::MemberCount.as_i16())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(reported)
     }
 }

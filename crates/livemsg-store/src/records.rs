@@ -1,7 +1,9 @@
 //! Rows as the store returns them, and the inputs of its create calls.
 
 use chrono::{DateTime, Utc};
-use livemsg_domain::{AppName, DataCenter, GroupId, GroupInfo, GroupName, GroupState, UserId};
+use livemsg_domain::{
+    AccountId, AppName, DataCenter, GroupId, GroupInfo, GroupName, GroupState, UserId,
+};
 
 use crate::StoreError;
 
@@ -63,7 +65,7 @@ impl std::fmt::Debug for AccessKey {
 #[derive(Debug, Clone)]
 pub struct NewApp {
     /// The owner.
-    pub account_id: i64,
+    pub account: AccountId,
     /// The display name (optional in the API).
     pub app_name: Option<AppName>,
     /// Where the app lives.

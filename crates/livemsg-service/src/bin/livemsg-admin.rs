@@ -9,6 +9,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use livemsg_runtime::{init_tracing, ConfigSource};
+use livemsg_service::usecases::accounts;
 use livemsg_service::ServiceSettings;
 use livemsg_store::Store;
 use serde_json::json;
@@ -210,12 +211,11 @@ async fn main() -> anyhow::Result<()> {
             print(json!({ "Migrated": true }))?;
         }
         Command::CreateAccount { name } => {
-            let account = store.create_account(&name).await?;
-            let key = store.create_access_key(account.account_id, None).await?;
+            let created = accounts::create_account(&store, &name).await?;
             print(json!({
-                "AccountId": account.account_id.to_string(),
-                "AccessKeyId": key.access_key_id,
-                "AccessKeySecret": key.secret,
+                "AccountId": created.account.account_id.to_string(),
+                "AccessKeyId": created.key.access_key_id,
+                "AccessKeySecret": created.key.secret,
             }))?;
         }
         Command::CreateAccessKey {
@@ -284,23 +284,15 @@ async fn main() -> anyhow::Result<()> {
             let rewritten = store.reencrypt_secrets().await?;
             print(json!({ "Reencrypted": rewritten, "ActiveKey": settings.secrets.active_key }))?;
         }
-        Command::Bootstrap { name } => {
-            let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
-                .fetch_one(&pool)
-                .await?;
-            if existing > 0 {
-                print(json!({ "Bootstrapped": false, "Reason": "an account exists already" }))?;
-            } else {
-                let account = store.create_account(&name).await?;
-                let key = store.create_access_key(account.account_id, None).await?;
-                print(json!({
-                    "Bootstrapped": true,
-                    "AccountId": account.account_id.to_string(),
-                    "AccessKeyId": key.access_key_id,
-                    "AccessKeySecret": key.secret,
-                }))?;
-            }
-        }
+        Command::Bootstrap { name } => match accounts::bootstrap(&store, &name).await? {
+            None => print(json!({ "Bootstrapped": false, "Reason": "an account exists already" }))?,
+            Some(created) => print(json!({
+                "Bootstrapped": true,
+                "AccountId": created.account.account_id.to_string(),
+                "AccessKeyId": created.key.access_key_id,
+                "AccessKeySecret": created.key.secret,
+            }))?,
+        },
         Command::GenerateSecretsKey | Command::InitSecrets { .. } => {
             unreachable!("handled before connecting")
         }

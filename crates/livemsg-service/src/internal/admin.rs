@@ -5,7 +5,8 @@ use livemsg_proto::admin::v1::*;
 use livemsg_store::Store;
 use tonic::{Request, Response, Status};
 
-use crate::errors;
+use crate::errors::reply;
+use crate::usecases::accounts;
 
 /// Serves administration calls.
 #[derive(Debug, Clone)]
@@ -31,22 +32,18 @@ impl AdminService for AdminApi {
         &self,
         request: Request<CreateAccountRequest>,
     ) -> Result<Response<CreateAccountResponse>, Status> {
-        let account = self
-            .store
-            .create_account(&request.get_ref().name)
-            .await
-            .map_err(errors::status)?;
-        let key = self
-            .store
-            .create_access_key(account.account_id, None)
-            .await
-            .map_err(errors::status)?;
-        tracing::info!(account.id = account.account_id, "account created");
-        Ok(Response::new(CreateAccountResponse {
-            account_id: account.account_id,
-            access_key_id: key.access_key_id,
-            access_key_secret: key.secret,
-        }))
+        let req = request.into_inner();
+        reply(
+            async {
+                let created = accounts::create_account(&self.store, &req.name).await?;
+                Ok(CreateAccountResponse {
+                    account_id: created.account.account_id,
+                    access_key_id: created.key.access_key_id,
+                    access_key_secret: created.key.secret,
+                })
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(account.id = request.get_ref().account_id))]
@@ -55,11 +52,15 @@ impl AdminService for AdminApi {
         request: Request<CreateRamUserRequest>,
     ) -> Result<Response<CreateRamUserResponse>, Status> {
         let req = request.into_inner();
-        self.store
-            .create_ram_user(req.account_id, &req.user_name)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(CreateRamUserResponse {}))
+        reply(
+            async {
+                self.store
+                    .create_ram_user(req.account_id, &req.user_name)
+                    .await?;
+                Ok(CreateRamUserResponse {})
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(account.id = request.get_ref().account_id))]
@@ -68,40 +69,51 @@ impl AdminService for AdminApi {
         request: Request<CreateAccessKeyRequest>,
     ) -> Result<Response<CreateAccessKeyResponse>, Status> {
         let req = request.into_inner();
-        let key = self
-            .store
-            .create_access_key(req.account_id, user(&req.user_name))
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(CreateAccessKeyResponse {
-            access_key_id: key.access_key_id,
-            access_key_secret: key.secret,
-        }))
+        reply(
+            async {
+                let key = self
+                    .store
+                    .create_access_key(req.account_id, user(&req.user_name))
+                    .await?;
+                Ok(CreateAccessKeyResponse {
+                    access_key_id: key.access_key_id,
+                    access_key_secret: key.secret,
+                })
+            }
+            .await,
+        )
     }
 
-    #[tracing::instrument(skip_all, fields(access_key.id = %request.get_ref().access_key_id))]
+    #[tracing::instrument(skip_all)]
     async fn set_access_key_enabled(
         &self,
         request: Request<SetAccessKeyEnabledRequest>,
     ) -> Result<Response<SetAccessKeyEnabledResponse>, Status> {
         let req = request.into_inner();
-        self.store
-            .set_access_key_enabled(&req.access_key_id, req.enabled)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(SetAccessKeyEnabledResponse {}))
+        reply(
+            async {
+                self.store
+                    .set_access_key_enabled(&req.access_key_id, req.enabled)
+                    .await?;
+                Ok(SetAccessKeyEnabledResponse {})
+            }
+            .await,
+        )
     }
 
-    #[tracing::instrument(skip_all, fields(access_key.id = %request.get_ref().access_key_id))]
+    #[tracing::instrument(skip_all)]
     async fn delete_access_key(
         &self,
         request: Request<DeleteAccessKeyRequest>,
     ) -> Result<Response<DeleteAccessKeyResponse>, Status> {
-        self.store
-            .delete_access_key(&request.get_ref().access_key_id)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(DeleteAccessKeyResponse {}))
+        let req = request.into_inner();
+        reply(
+            async {
+                self.store.delete_access_key(&req.access_key_id).await?;
+                Ok(DeleteAccessKeyResponse {})
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(account.id = request.get_ref().account_id))]
@@ -110,11 +122,15 @@ impl AdminService for AdminApi {
         request: Request<CreatePolicyRequest>,
     ) -> Result<Response<CreatePolicyResponse>, Status> {
         let req = request.into_inner();
-        self.store
-            .create_policy(req.account_id, &req.policy_name, &req.document)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(CreatePolicyResponse {}))
+        reply(
+            async {
+                self.store
+                    .create_policy(req.account_id, &req.policy_name, &req.document)
+                    .await?;
+                Ok(CreatePolicyResponse {})
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(account.id = request.get_ref().account_id))]
@@ -123,11 +139,15 @@ impl AdminService for AdminApi {
         request: Request<AttachPolicyRequest>,
     ) -> Result<Response<AttachPolicyResponse>, Status> {
         let req = request.into_inner();
-        self.store
-            .attach_policy(req.account_id, &req.user_name, &req.policy_name)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(AttachPolicyResponse {}))
+        reply(
+            async {
+                self.store
+                    .attach_policy(req.account_id, &req.user_name, &req.policy_name)
+                    .await?;
+                Ok(AttachPolicyResponse {})
+            }
+            .await,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(account.id = request.get_ref().account_id))]
@@ -136,10 +156,14 @@ impl AdminService for AdminApi {
         request: Request<DetachPolicyRequest>,
     ) -> Result<Response<DetachPolicyResponse>, Status> {
         let req = request.into_inner();
-        self.store
-            .detach_policy(req.account_id, &req.user_name, &req.policy_name)
-            .await
-            .map_err(errors::status)?;
-        Ok(Response::new(DetachPolicyResponse {}))
+        reply(
+            async {
+                self.store
+                    .detach_policy(req.account_id, &req.user_name, &req.policy_name)
+                    .await?;
+                Ok(DetachPolicyResponse {})
+            }
+            .await,
+        )
     }
 }

@@ -1,5 +1,5 @@
-//! `EventService`: membership events from the outbox, replayed and then followed; and the
-//! background work on the outbox (super-group count reports, the app sequencer, retention).
+//! `EventService`: membership events from the outbox, replayed and then followed. (The work that
+//! fills and prunes the outbox runs in [`crate::workers::outbox`].)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +17,7 @@ use tokio::sync::mpsc::Sender;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::errors;
+use crate::errors::ServiceError;
 
 /// How many events one outbox read fetches.
 const BATCH: i64 = 500;
@@ -120,7 +120,7 @@ async fn follow<F, Fut>(
         let batch = match fetch(next).await {
             Ok(batch) => batch,
             Err(err) => {
-                let _ = tx.send(Err(errors::status(err))).await;
+                let _ = tx.send(Err(ServiceError::from(err).into())).await;
                 return;
             }
         };
@@ -182,19 +182,19 @@ impl EventService for EventApi {
     type WatchGroupEventsStream = EventStream;
     type WatchAppEventsStream = EventStream;
 
-    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id, group.id = %request.get_ref().group_id))]
+    #[tracing::instrument(skip_all)]
     async fn watch_group_events(
         &self,
         request: Request<WatchGroupEventsRequest>,
     ) -> Result<Response<Self::WatchGroupEventsStream>, Status> {
         let req = request.into_inner();
-        let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
-        let group_id = GroupId::parse(&req.group_id).map_err(errors::invalid)?;
+        let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
+        let group_id = GroupId::parse(&req.group_id).map_err(ServiceError::from)?;
         // Refuse an unknown group at once, with its error, rather than an endless empty stream.
         self.store
             .group_count(&app_id, &group_id)
             .await
-            .map_err(errors::status)?;
+            .map_err(ServiceError::from)?;
         let store = self.store.clone();
         let fetch = move |next: i64| {
             let (store, app_id, group_id) = (store.clone(), app_id.clone(), group_id.clone());
@@ -222,20 +222,20 @@ impl EventService for EventApi {
         Ok(self.stream(req.from_seq, fetch))
     }
 
-    #[tracing::instrument(skip_all, fields(app.id = %request.get_ref().app_id))]
+    #[tracing::instrument(skip_all)]
     async fn watch_app_events(
         &self,
         request: Request<WatchAppEventsRequest>,
     ) -> Result<Response<Self::WatchAppEventsStream>, Status> {
         let req = request.into_inner();
-        let app_id = AppId::parse(&req.app_id).map_err(errors::invalid)?;
+        let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
         if !self
             .store
             .app_exists(&app_id)
             .await
-            .map_err(errors::status)?
+            .map_err(ServiceError::from)?
         {
-            return Err(errors::status(StoreError::AppNotFound));
+            return Err(ServiceError::from(StoreError::AppNotFound).into());
         }
         let store = self.store.clone();
         let fetch = move |next: i64| {
@@ -264,67 +264,5 @@ impl EventService for EventApi {
             }
         };
         Ok(self.stream(req.from_seq, fetch))
-    }
-}
-
-/// Writes the member-count reports of super groups, checking every second; each group is
-/// reported at most once per `interval` and only when its count changed. Runs in every instance;
-/// the store keeps it to one report per group.
-pub(crate) async fn report_counts(store: Store, interval: Duration) {
-    let mut tick =
-        tokio::time::interval(Duration::from_secs(1).min(interval.max(Duration::from_millis(10))));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(err) = store.report_super_group_counts(interval).await {
-            tracing::warn!(error = ?err, "super group count report failed");
-        }
-    }
-}
-
-/// Numbers new events into their app's stream every `interval` (at once again while there is
-/// more). Runs in every instance; the store keeps each app to one numbering at a time.
-pub(crate) async fn sequence(store: Store, interval: Duration) {
-    loop {
-        match store.sequence_events(64, 5_000).await {
-            Ok(0) => tokio::time::sleep(interval).await,
-            Ok(numbered) => {
-                metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
-            }
-            Err(err) => {
-                tracing::warn!(error = ?err, "event sequencing failed");
-                tokio::time::sleep(interval).await;
-            }
-        }
-    }
-}
-
-/// Deletes events past their retention, every minute, and reports the callback backlog
-/// (`livemsg_callback_backlog_events`) every 10 seconds.
-pub(crate) async fn maintain(store: Store, retention: Duration) {
-    let mut round = 0u64;
-    loop {
-        if round.is_multiple_of(6) {
-            loop {
-                match store.prune_events(retention, 10_000).await {
-                    Ok(0) => break,
-                    Ok(deleted) => {
-                        metrics::counter!("livemsg_events_pruned_total").increment(deleted);
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = ?err, "event pruning failed");
-                        break;
-                    }
-                }
-            }
-        }
-        match store.callback_backlog().await {
-            Ok(backlog) => {
-                metrics::gauge!("livemsg_callback_backlog_events").set(backlog as f64);
-            }
-            Err(err) => tracing::warn!(error = ?err, "reading the callback backlog failed"),
-        }
-        round += 1;
-        tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }

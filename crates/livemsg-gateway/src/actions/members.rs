@@ -1,0 +1,84 @@
+//! The members family: ListLiveMessageGroupUsers, CheckLiveMessageUsersInGroup,
+//! CheckLiveMessageUsersOnline.
+
+use livemsg_domain::ApiError;
+use livemsg_proto::api::v1::{
+    CheckUsersInGroupRequest, CheckUsersOnlineRequest, ListGroupUsersRequest, UserPresence,
+};
+use serde_json::{json, Value};
+
+use super::{failed, fields, Call, Fields};
+
+/// `[{UserId, Online}]` in the order asked.
+fn presence_list(users: &[UserPresence]) -> Vec<Value> {
+    users
+        .iter()
+        .map(|u| json!({ "UserId": u.user_id, "Online": u.present }))
+        .collect()
+}
+
+pub(super) async fn list_group_users(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    // The service checks the ranges; the gateway only reads integers.
+    let request = ListGroupUsersRequest {
+        app: call.app_ref(),
+        group_id: params.required("GroupId")?.to_owned(),
+        page_size: params.int64("PageSize", 0)?,
+        sort_type: params.int64("SortType", 0)?,
+        page_token: params.int64("NextPageToken", 0)?,
+    };
+    let page = call
+        .clients
+        .members
+        .clone()
+        .list_group_users(request)
+        .await
+        .map_err(failed("ListGroupUsers"))?
+        .into_inner();
+    let users: Vec<Value> = page
+        .users
+        .iter()
+        .map(|u| json!({ "UserId": u.user_id, "UserInfo": u.user_info }))
+        .collect();
+    // `Hasmore`: spelled as the API reference spells it.
+    Ok(fields(json!({
+        "GroupId": page.group_id,
+        "NextPageToken": page.next_page_token,
+        "Hasmore": page.has_more,
+        "UserList": users,
+    })))
+}
+
+pub(super) async fn check_users_in_group(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    let request = CheckUsersInGroupRequest {
+        app: call.app_ref(),
+        group_id: params.required("GroupId")?.to_owned(),
+        user_ids: params.required_list("UserIds")?,
+    };
+    let checked = call
+        .clients
+        .members
+        .clone()
+        .check_users_in_group(request)
+        .await
+        .map_err(failed("CheckUsersInGroup"))?
+        .into_inner();
+    Ok(fields(json!({ "Users": presence_list(&checked.users) })))
+}
+
+pub(super) async fn check_users_online(call: Call<'_>) -> Result<Fields, ApiError> {
+    let request = CheckUsersOnlineRequest {
+        app: call.app_ref(),
+        user_ids: call.params.required_list("UserIds")?,
+    };
+    let checked = call
+        .clients
+        .members
+        .clone()
+        .check_users_online(request)
+        .await
+        .map_err(failed("CheckUsersOnline"))?
+        .into_inner();
+    Ok(fields(json!({ "UserList": presence_list(&checked.users) })))
+}

@@ -1,0 +1,272 @@
+//! The operations of the API family, and how the gateway runs each one it serves.
+//!
+//! [`ACTIONS`] is the one table: each row gives an action's name, its required parameters
+//! (checked for presence, in order, before any is read), its RAM resource and the function that
+//! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`]):
+//! each reads its parameters, calls the service and shapes the answer exactly as the API
+//! reference gives it. Adding an operation is one row here and one function in its family.
+
+mod apps;
+mod groups;
+mod members;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use livemsg_domain::{ApiError, AppId, ErrorCode};
+use livemsg_proto::api::v1::app_service_client::AppServiceClient;
+use livemsg_proto::api::v1::group_service_client::GroupServiceClient;
+use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
+use livemsg_proto::common::v1::{AppRef, Caller};
+use livemsg_proto::AuthenticatedChannel;
+use serde_json::{Map, Value};
+
+use crate::params::Params;
+
+/// The API version every request must name.
+pub(crate) const API_VERSION: &str = "2016-11-01";
+
+/// An operation's response fields (without `RequestId`).
+pub(crate) type Fields = Map<String, Value>;
+
+/// What an action runs on: the caller, the app it names (for app-scoped actions) and its
+/// parameters, with clients of the service's family APIs.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    /// The service's family APIs.
+    pub(crate) clients: &'a Clients,
+    /// The authenticated account.
+    pub(crate) caller: Caller,
+    /// The app of an app-scoped action, its id already checked.
+    pub(crate) app: Option<AppRef>,
+    /// Every parameter of the request.
+    pub(crate) params: &'a Params,
+}
+
+impl Call<'_> {
+    /// The app reference of an app-scoped action.
+    fn app_ref(&self) -> Option<AppRef> {
+        self.app.clone()
+    }
+
+    /// The `DataCenter` parameter (empty: the default).
+    fn data_center(&self) -> String {
+        self.params.optional("DataCenter").to_owned()
+    }
+}
+
+/// Clients of the service's public API, one per family, over one channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Clients {
+    pub(crate) apps: AppServiceClient<AuthenticatedChannel>,
+    pub(crate) groups: GroupServiceClient<AuthenticatedChannel>,
+    pub(crate) members: MemberServiceClient<AuthenticatedChannel>,
+}
+
+impl Clients {
+    /// Clients over `channel`.
+    pub(crate) fn new(channel: AuthenticatedChannel) -> Self {
+        Clients {
+            apps: AppServiceClient::new(channel.clone()),
+            groups: GroupServiceClient::new(channel.clone()),
+            members: MemberServiceClient::new(channel),
+        }
+    }
+}
+
+/// Which RAM resource an action is authorized on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// `acs:live::{account}:rtc/{AppId}`: the action names an app (`AppId` is required).
+    App,
+    /// `*`: account-wide actions, such as creating an app.
+    All,
+}
+
+type Running<'a> = Pin<Box<dyn Future<Output = Result<Fields, ApiError>> + Send + 'a>>;
+type Run = for<'a> fn(Call<'a>) -> Running<'a>;
+
+/// One operation this gateway serves.
+#[derive(Debug)]
+pub(crate) struct Action {
+    /// Its name, the `Action` parameter.
+    pub(crate) name: &'static str,
+    /// Its required parameters (besides `AppId`, which app-scoped actions require), checked in
+    /// this order before the action runs, so a caller learns first of what is missing.
+    pub(crate) required: &'static [&'static str],
+    /// Its RAM resource.
+    pub(crate) resource: Resource,
+    run: Run,
+}
+
+macro_rules! action {
+    ($name:literal, $resource:ident, [$($required:literal),*], $run:path) => {
+        Action {
+            name: $name,
+            required: &[$($required),*],
+            resource: Resource::$resource,
+            run: |call| Box::pin($run(call)),
+        }
+    };
+}
+
+/// Every served action.
+pub(crate) static ACTIONS: &[Action] = &[
+    action!("CreateLiveMessageApp", All, [], apps::create_app),
+    action!("DescribeLiveMessageApp", App, [], apps::describe_app),
+    action!(
+        "ModifyLiveMessageAppCallback",
+        App,
+        [],
+        apps::modify_app_callback
+    ),
+    action!(
+        "CreateLiveMessageGroup",
+        App,
+        ["GroupId"],
+        groups::create_group
+    ),
+    action!(
+        "DescribeLiveMessageGroup",
+        App,
+        ["GroupId"],
+        groups::describe_group
+    ),
+    action!(
+        "ListLiveMessageGroupUsers",
+        App,
+        ["GroupId", "PageSize", "SortType"],
+        members::list_group_users
+    ),
+    action!(
+        "CheckLiveMessageUsersInGroup",
+        App,
+        ["GroupId"],
+        members::check_users_in_group
+    ),
+    action!(
+        "CheckLiveMessageUsersOnline",
+        App,
+        [],
+        members::check_users_online
+    ),
+];
+
+/// The 29 operations of the Live interactive messaging family.
+pub(crate) const FAMILY: [&str; 29] = [
+    "AddLiveMessageGroupBand",
+    "BanLiveMessageGroup",
+    "CheckLiveMessageUsersInGroup",
+    "CheckLiveMessageUsersOnline",
+    "CreateLiveMessageApp",
+    "CreateLiveMessageGroup",
+    "DeleteLiveMessageGroup",
+    "DeleteLiveMessageGroupMessage",
+    "DeleteLiveMessageUserMessage",
+    "DescribeLiveMessageApp",
+    "DescribeLiveMessageGroup",
+    "DescribeLiveMessageGroupBand",
+    "KickLiveMessageGroupUser",
+    "ListLiveMessageApps",
+    "ListLiveMessageGroupByPage",
+    "ListLiveMessageGroupMessages",
+    "ListLiveMessageGroupUsers",
+    "ListLiveMessageGroups",
+    "ModifyLiveMessageAppAudit",
+    "ModifyLiveMessageAppCallback",
+    "ModifyLiveMessageAppDisable",
+    "ModifyLiveMessageGroup",
+    "ModifyLiveMessageGroupBand",
+    "ModifyLiveMessageUserInfo",
+    "RecoverLiveMessageDeletedGroup",
+    "RemoveLiveMessageGroupBand",
+    "SendLiveMessageGroup",
+    "SendLiveMessageUser",
+    "UnbanLiveMessageGroup",
+];
+
+impl Action {
+    /// The operation named `name` (case-sensitive, as the API is). An operation of the family
+    /// that livemsg does not serve yet is `UnsupportedOperation`; any other name is
+    /// `InvalidAction.NotFound`.
+    pub(crate) fn resolve(name: &str) -> Result<&'static Action, ApiError> {
+        if let Some(action) = ACTIONS.iter().find(|a| a.name == name) {
+            return Ok(action);
+        }
+        if FAMILY.contains(&name) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{name} is not supported by this livemsg version."),
+            ));
+        }
+        Err(ApiError::of(ErrorCode::InvalidActionNotFound))
+    }
+
+    /// The app an app-scoped action names, checked (before authorization uses it).
+    pub(crate) fn app_id(&self, params: &Params) -> Result<Option<AppId>, ApiError> {
+        match self.resource {
+            Resource::All => Ok(None),
+            Resource::App => Ok(Some(AppId::parse(params.required("AppId")?)?)),
+        }
+    }
+
+    /// Runs the action: checks its required parameters, then calls the service.
+    pub(crate) async fn run(&self, call: Call<'_>) -> Result<Fields, ApiError> {
+        for name in self.required {
+            call.params.required(name)?;
+        }
+        (self.run)(call).await
+    }
+}
+
+/// Reads the API error of a failed call to the service (logged once there if the call itself
+/// failed).
+fn failed(rpc: &'static str) -> impl Fn(tonic::Status) -> ApiError {
+    move |status| livemsg_proto::api_error_from_call(&status, rpc)
+}
+
+/// `value` as response fields.
+fn fields(value: Value) -> Fields {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_actions_resolve_and_belong_to_the_family_once() {
+        for action in ACTIONS {
+            assert_eq!(Action::resolve(action.name).unwrap().name, action.name);
+            assert!(FAMILY.contains(&action.name), "{}", action.name);
+            assert_eq!(
+                ACTIONS.iter().filter(|a| a.name == action.name).count(),
+                1,
+                "{}",
+                action.name
+            );
+        }
+        assert_eq!(ACTIONS.len(), 8);
+    }
+
+    #[test]
+    fn other_family_members_are_unsupported_and_strangers_not_found() {
+        assert_eq!(
+            Action::resolve("SendLiveMessageGroup").unwrap_err().code,
+            ErrorCode::UnsupportedOperation
+        );
+        assert_eq!(
+            Action::resolve("DescribeRegions").unwrap_err().code,
+            ErrorCode::InvalidActionNotFound
+        );
+        assert_eq!(
+            Action::resolve("listlivemessagegroupusers")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidActionNotFound
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Gateway -> gRPC -> Postgres over real sockets: the service and the gateway start on port 0
+//! in this process, on a fresh database; requests are signed as the SDKs sign them. One module
+//! per concern of the gateway.
+
+mod api;
+mod auth;
+mod helpers;
+mod operations;
+mod ram;
+mod ratelimit;

@@ -1,0 +1,128 @@
+//! RAM users: what policies allow, and the conditions they see.
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_ram_user_may_do_only_what_its_policies_allow(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let (app_a, app_b) = (s.create_app().await, s.create_app().await);
+    for app in [&app_a, &app_b] {
+        s.call(
+            "CreateLiveMessageGroup",
+            &[("AppId", app), ("GroupId", "g")],
+        )
+        .await;
+    }
+    let (id, secret) = s
+        .ram_key("lister", &[("list-a", list_policy(&s.arn(&app_a)))])
+        .await;
+    let list = |app: &str| {
+        vec![
+            ("AppId", app.to_owned()),
+            ("GroupId", "g".to_owned()),
+            ("PageSize", "10".to_owned()),
+            ("SortType", "1".to_owned()),
+        ]
+    };
+    let as_user = |action: &'static str, query: Vec<(&'static str, String)>| {
+        let (s, id, secret) = (s.clone(), id.clone(), secret.clone());
+        async move {
+            let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.call_as(action, &q, &id, &secret).await
+        }
+    };
+
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_a)).await;
+    assert_eq!(st, 200, "{b}");
+
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_b)).await;
+    assert_error(st, &b, 403, "NoAuth");
+    let detail = &b["AccessDeniedDetail"];
+    assert_eq!(detail["AuthAction"], "live:ListLiveMessageGroupUsers");
+    assert_eq!(detail["NoPermissionType"], "ImplicitDeny");
+    assert_eq!(detail["AuthPrincipalType"], "SubUser");
+    assert_eq!(detail["AuthPrincipalDisplayName"], "lister");
+    assert_eq!(detail["AuthResource"], s.arn(&app_b));
+
+    let (st, b) = as_user(
+        "DescribeLiveMessageGroup",
+        vec![("AppId", app_a.clone()), ("GroupId", "g".to_owned())],
+    )
+    .await;
+    assert_error(st, &b, 403, "NoAuth");
+    let (st, b) = as_user("CreateLiveMessageApp", vec![]).await;
+    assert_error(st, &b, 403, "NoAuth");
+
+    // An explicit Deny in another policy wins over the Allow.
+    let deny = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":"live:*","Resource":"{}"}}]}}"#,
+        s.arn(&app_a)
+    );
+    s.store
+        .create_policy(s.account_id, "deny-a", &deny)
+        .await
+        .unwrap();
+    s.store
+        .attach_policy(s.account_id, "lister", "deny-a")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(AUTH_CACHE_TTL_MS + 200)).await;
+    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_a)).await;
+    assert_error(st, &b, 403, "NoAuth");
+    assert_eq!(b["AccessDeniedDetail"]["NoPermissionType"], "ExplicitDeny");
+
+    // The root key of the account is allowed everything on its own resources.
+    let (st, _) = s
+        .call(
+            "ListLiveMessageGroupUsers",
+            &[
+                ("AppId", &app_b),
+                ("GroupId", "g"),
+                ("PageSize", "10"),
+                ("SortType", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn conditions_see_the_callers_address_and_the_time(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let app = s.create_app().await;
+    let policy = |condition: &str| {
+        format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:DescribeLiveMessageApp","Resource":"*","Condition":{condition}}}]}}"#
+        )
+    };
+    let cases = [
+        (
+            "loopback",
+            r#"{"IpAddress":{"acs:SourceIp":"127.0.0.0/8"}}"#,
+            200,
+        ),
+        (
+            "elsewhere",
+            r#"{"IpAddress":{"acs:SourceIp":"203.0.113.0/24"}}"#,
+            403,
+        ),
+        ("nottls", r#"{"Bool":{"acs:SecureTransport":"true"}}"#, 403),
+        (
+            "until2099",
+            r#"{"DateLessThan":{"acs:CurrentTime":"2099-01-01T00:00:00Z"}}"#,
+            200,
+        ),
+        (
+            "expired",
+            r#"{"DateLessThan":{"acs:CurrentTime":"2020-01-01T00:00:00+08:00"}}"#,
+            403,
+        ),
+    ];
+    for (user, condition, want) in cases {
+        let (id, secret) = s.ram_key(user, &[(user, policy(condition))]).await;
+        let (st, b) = s
+            .call_as("DescribeLiveMessageApp", &[("AppId", &app)], &id, &secret)
+            .await;
+        assert_eq!(st, want, "{user}: {b}");
+    }
+}

@@ -1,0 +1,72 @@
+//! The public API, on behalf of a caller the gateway authenticated: one gRPC service per family
+//! of operations, each in its own file ([`apps`], [`groups`], [`members`]), all served by one
+//! [`Api`] value.
+//!
+//! Every request is checked here against the domain rules, whoever sent it: the gateway only
+//! reads parameters, and the rules live in `livemsg-domain`. A request's scope (the caller's
+//! account, the app, the data center) is read once, by [`scope`].
+
+mod apps;
+mod groups;
+mod members;
+
+use livemsg_domain::{AccountId, ApiError, AppScope, UserId};
+use livemsg_proto::common::v1::{AppRef, Caller};
+use livemsg_store::Store;
+
+use crate::errors::{Result, ServiceError};
+
+/// Serves the public API families.
+#[derive(Debug, Clone)]
+pub struct Api {
+    store: Store,
+    allow_private_urls: bool,
+}
+
+impl Api {
+    /// A service over `store`; `allow_private_urls` accepts callback and audit URLs with private
+    /// addresses and ports.
+    pub fn new(store: Store, allow_private_urls: bool) -> Self {
+        Api {
+            store,
+            allow_private_urls,
+        }
+    }
+}
+
+/// The caller's account.
+fn account(caller: Option<&Caller>) -> Result<AccountId> {
+    caller
+        .and_then(|c| AccountId::new(c.account_id))
+        .ok_or(ServiceError::NoCaller)
+}
+
+/// The app a request is about, of the caller's account, in the data center it names; recorded
+/// as `app.id` in the handler's span once it is known to be valid.
+fn scope(app: Option<&AppRef>) -> Result<AppScope> {
+    let app = app.ok_or(ServiceError::NoCaller)?;
+    let account = account(app.caller.as_ref())?;
+    let scope = AppScope::parse(account, &app.app_id, &app.data_center)?;
+    tracing::Span::current().record("app.id", scope.app.as_str());
+    Ok(scope)
+}
+
+/// Checks that `value` is one of `allowed`.
+fn one_of(field: &str, value: i32, allowed: &[i32]) -> Result<i32> {
+    if allowed.contains(&value) {
+        return Ok(value);
+    }
+    let list: Vec<String> = allowed.iter().map(i32::to_string).collect();
+    Err(ApiError::invalid(field, format_args!("must be one of {}", list.join(", "))).into())
+}
+
+/// Checks a list of 1 to 10 user ids.
+fn user_list(ids: &[String]) -> Result<()> {
+    if !(1..=10).contains(&ids.len()) {
+        return Err(ApiError::invalid("UserIds", "must list 1 to 10 users").into());
+    }
+    for user in ids {
+        UserId::parse_field("UserIds", user)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The internal services, for livemsg's own processes and the customer's connection tier:
+//! AccessKey lookup for the gateway ([`auth`]), joins, leaves, logons and logoffs
+//! ([`membership`]), event streams ([`events`]) and the operator's administration ([`admin`]).
+
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod events;
+pub(crate) mod membership;

@@ -1,0 +1,183 @@
+//! Tokens, health, reflection, metrics, probes and a draining shutdown.
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn internal_calls_need_the_token_but_health_and_reflection_do_not(pool: PgPool) {
+    let h = start(pool, 2_000).await;
+    let describe = || DescribeAppRequest { app: h.app() };
+    let refused = AppServiceClient::new(h.plain.clone())
+        .describe_app(describe())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let wrong = AppServiceClient::with_interceptor(
+        h.plain.clone(),
+        BearerToken::new("not-the-token").unwrap(),
+    )
+    .describe_app(describe())
+    .await
+    .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let unauthenticated_join = MembershipServiceClient::new(h.plain.clone())
+        .join_group(JoinGroupRequest {
+            app_id: h.app_id.clone(),
+            group_id: "g".into(),
+            user_id: "u".into(),
+            user_info: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated_join.code(), tonic::Code::Unauthenticated);
+    AppServiceClient::new(h.channel.clone())
+        .describe_app(describe())
+        .await
+        .unwrap();
+
+    // Health: open, and SERVING for the server and each service.
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let mut health = HealthClient::new(h.plain.clone());
+    for service in [""].into_iter().chain(livemsg_service::SERVICE_NAMES) {
+        let mut status = ServingStatus::Unknown;
+        for _ in 0..50 {
+            status = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status();
+            if status == ServingStatus::Serving {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, ServingStatus::Serving, "{service:?}");
+    }
+
+    // Reflection: open, and it lists every service, so grpcurl works without the protos.
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(h.plain.clone())
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in livemsg_service::SERVICE_NAMES
+        .into_iter()
+        .chain(["grpc.health.v1.Health"])
+    {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn the_http_side_serves_metrics_and_probes(pool: PgPool) {
+    let h = start(pool, 2_000).await;
+    h.create_group("room1").await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{}{path}", h.http_addr)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("livemsg_grpc_requests_total{method=\"/livemsg.api.v1.GroupService/CreateGroup\",code=\"0\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("livemsg_grpc_request_duration_seconds_bucket"));
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_service_without_a_token_refuses_to_start(pool: PgPool) {
+    let mut settings = test_settings();
+    settings.internal.token = "".into();
+    let err = Application::build_with_pool(&settings, pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("internal.token"), "{err}");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn shutdown_drains_then_finishes_in_flight_calls(pool: PgPool) {
+    let mut settings = test_settings();
+    settings.service.shutdown_delay_ms = 400;
+    let app = Application::build_with_pool(&settings, pool).await.unwrap();
+    let (addr, http_addr) = (app.local_addr(), app.http_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let plain = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(plain.clone());
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("http://{http_addr}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Draining: not ready, but still answering.
+    assert_eq!(
+        http.get(format!("http://{http_addr}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing
+    );
+    let count = MembershipServiceClient::with_interceptor(plain, BearerToken::new(TOKEN).unwrap())
+        .get_group_count(GetGroupCountRequest {
+            app_id: "nope".into(),
+            group_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_of(&count),
+        "ResourceNotExist",
+        "calls are still served while draining"
+    );
+    // Then it stops by itself.
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the service stops after its shutdown delay")
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,98 @@
+//! Apps: created with fresh credentials, found only by their account in their data center.
+
+use livemsg_domain::{AppId, AppScope};
+
+use crate::records::{AppRecord, NewApp};
+use crate::scope::BindScope;
+use crate::{ids, Store, StoreError};
+
+impl Store {
+    /// Creates an app with a fresh id, AppKey and AppSign.
+    pub async fn create_app(&self, app: NewApp) -> Result<AppRecord, StoreError> {
+        loop {
+            let app_id = ids::app_id();
+            // The app and its event stream's row, in one statement.
+            let row = sqlx::query_as::<_, AppRecord>(
+                "WITH app AS (
+                     INSERT INTO apps (app_id, account_id, app_name, app_key, app_sign,
+                                       data_center, audit_type, audit_url, event_callback_url,
+                                       msg_life_cycle)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (app_id) DO NOTHING
+                     RETURNING *
+                 ), stream AS (
+                     INSERT INTO app_streams (app_id) SELECT app_id FROM app
+                 )
+                 SELECT * FROM app",
+            )
+            .bind(&app_id)
+            .bind(app.account.get())
+            .bind(app.app_name.as_ref().map_or("", |n| n.as_str()))
+            .bind(ids::app_key())
+            .bind(ids::app_sign())
+            .bind(app.data_center.as_str())
+            .bind(app.audit_type)
+            .bind(&app.audit_url)
+            .bind(&app.event_callback_url)
+            .bind(app.msg_life_cycle)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
+            if let Some(row) = row {
+                return Ok(row);
+            }
+        }
+    }
+
+    /// Finds an app. An app of another account, or in another data center, is not found.
+    pub async fn find_app(&self, scope: &AppScope) -> Result<AppRecord, StoreError> {
+        sqlx::query_as::<_, AppRecord>(
+            "SELECT * FROM apps WHERE app_id = $1 AND account_id = $2 AND data_center = $3",
+        )
+        .bind_scope(scope)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AppNotFound)
+    }
+
+    /// Sets the event callback URL of an app (empty disables callbacks).
+    pub async fn set_event_callback_url(
+        &self,
+        scope: &AppScope,
+        url: &str,
+    ) -> Result<AppRecord, StoreError> {
+        // Callbacks turned on start from now: events from before, when nobody listened, are
+        // not sent. (The stream's row is locked by the update, so the sequencer cannot move it
+        // in between.)
+        sqlx::query_as::<_, AppRecord>(
+            "WITH app AS (
+                 UPDATE apps SET event_callback_url = $4, modified_at = now()
+                 WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+                 RETURNING *, (SELECT event_callback_url = '' FROM apps WHERE app_id = $1)
+                     AS was_off
+             ), stream AS (
+                 UPDATE app_streams s
+                 SET delivered_seq = s.next_seq - 1, batch_end = NULL, batch_id = NULL,
+                     attempts = 0, retry_at = NULL, failing_since = NULL
+                 FROM app WHERE s.app_id = app.app_id AND app.was_off AND $4 <> ''
+             )
+             SELECT * FROM app",
+        )
+        .bind_scope(scope)
+        .bind(url)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AppNotFound)
+    }
+
+    /// Whether an app exists (in any account): for calls of the connection tier, which name
+    /// the app alone.
+    pub async fn app_exists(&self, app_id: &AppId) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apps WHERE app_id = $1)")
+                .bind(app_id.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

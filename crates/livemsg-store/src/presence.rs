@@ -1,0 +1,136 @@
+//! Who is logged on in an app, as the connection tier reports it, with the logon and logoff
+//! events that go with it.
+
+use std::collections::HashSet;
+
+use livemsg_domain::events::EventKind;
+use livemsg_domain::{AppId, AppScope, GroupId, UserId};
+
+use crate::membership::{GroupOps, MembershipOp};
+use crate::scope::BindScope;
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Records that a user logged on (its presence and a logon event, in one transaction).
+    /// `session_id` names the connection, as the connection tier knows it (may be empty).
+    pub async fn logon(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        self.presence(app_id, user_id, true, session_id, None).await
+    }
+
+    /// Records that a user logged off (its presence and a logoff event with `reason`, in one
+    /// transaction), then removes it from every group of the app it was in, all the leaves (with
+    /// their events) in one more transaction. Returns the groups left.
+    pub async fn logoff(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        session_id: &str,
+        reason: i16,
+    ) -> Result<Vec<String>, StoreError> {
+        self.presence(app_id, user_id, false, session_id, Some(reason))
+            .await?;
+        let groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.group_id FROM group_members m JOIN groups g ON g.group_pk = m.group_pk
+             WHERE g.app_id = $1 AND m.user_id = $2 AND NOT g.deleted ORDER BY g.group_pk",
+        )
+        .bind(app_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let group_ids = groups
+            .iter()
+            .map(|g| GroupId::parse(g).map_err(|_| StoreError::Corrupt("groups.group_id")))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every leave in one transaction (each with its events), like any batch.
+        let leave = [MembershipOp::Leave {
+            user_id: user_id.clone(),
+        }];
+        let batch: Vec<GroupOps<'_>> = group_ids
+            .iter()
+            .map(|group_id| GroupOps {
+                app_id,
+                group_id,
+                ops: &leave,
+            })
+            .collect();
+        let results = self.apply_to_groups(&batch).await?;
+        let mut left = Vec::with_capacity(groups.len());
+        for (group, result) in groups.into_iter().zip(results) {
+            match result {
+                Ok(changes) if changes.iter().any(|c| c.changed) => left.push(group),
+                Ok(_) | Err(StoreError::GroupNotFound) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(left)
+    }
+
+    /// Which of `user_ids` are logged on in an app.
+    pub async fn online_among(
+        &self,
+        scope: &AppScope,
+        user_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        // One statement: a row per online user, or one row without a user when there is
+        // none; no row at all when the app is not the caller's.
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT p.user_id FROM apps a
+             LEFT JOIN user_presence p
+               ON p.app_id = a.app_id AND p.user_id = ANY($4) AND p.online
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3",
+        )
+        .bind_scope(scope)
+        .bind(user_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::AppNotFound);
+        }
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// Writes a logon or logoff event and the user's presence, in one transaction.
+    async fn presence(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        online: bool,
+        session_id: &str,
+        reason: Option<i16>,
+    ) -> Result<(), StoreError> {
+        let kind = if online {
+            EventKind::Logon
+        } else {
+            EventKind::Logoff
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, $3)
+         ON CONFLICT (app_id, user_id) DO UPDATE SET online = $3, changed_at = now()",
+        )
+        .bind(app_id.as_str())
+        .bind(user_id.as_str())
+        .bind(online)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
+        sqlx::query(
+            "INSERT INTO group_events (app_id, kind, user_id, session_id, reason)
+         VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(app_id.as_str())
+        .bind(kind.as_i16())
+        .bind(user_id.as_str())
+        .bind(session_id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! The outbox: numbered events, count reports, the app stream, retention.
+
+use crate::helpers::*;
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn membership_changes_write_numbered_events_with_the_count(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    let f = fixture(pool, 3).await;
+    let g = f.group("g").await;
+    let info = |s: &str| UserInfo::parse(s).unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("a"), &info("ia"))
+        .await
+        .unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("a"), &info("again"))
+        .await
+        .unwrap(); // no change: no event
+    f.store
+        .join_group(&f.app_id, &g, &uid("b"), &info(""))
+        .await
+        .unwrap();
+    f.store.leave_group(&f.app_id, &g, &uid("a")).await.unwrap();
+    f.store
+        .leave_group(&f.app_id, &g, &uid("zz"))
+        .await
+        .unwrap(); // no change
+    let events = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(kinds(&events), [UserEntered, UserEntered, UserLeft]);
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        events.iter().map(|e| e.member_count).collect::<Vec<_>>(),
+        [1, 2, 1]
+    );
+    assert_eq!(events[0].user_id.as_deref(), Some("a"));
+    assert_eq!(events[0].user_info.as_deref(), Some("ia"));
+    assert_eq!(events[2].user_info, None);
+
+    // Past the threshold (3): the upgrade is an event, the users of a super group are not.
+    f.seed(&g, ["c", "d", "e", "f"].map(String::from)).await;
+    f.store.leave_group(&f.app_id, &g, &uid("c")).await.unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 4, 100).await.unwrap();
+    assert_eq!(kinds(&events), [UserEntered, UserEntered, BecameSuper]);
+    assert_eq!(events[2].member_count, 4);
+    assert_eq!(events[2].user_id, None);
+
+    // Everyone leaves, then someone comes back.
+    let rest: Vec<_> = ["b", "d", "e", "f"]
+        .iter()
+        .map(|u| MembershipOp::Leave { user_id: uid(u) })
+        .collect();
+    f.store.apply_to_group(&f.app_id, &g, &rest).await.unwrap();
+    f.store
+        .join_group(&f.app_id, &g, &uid("back"), &info(""))
+        .await
+        .unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 7, 100).await.unwrap();
+    assert_eq!(kinds(&events), [Closed, Reopened, UserEntered]);
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 8, 9]);
+    assert_eq!(events.last().unwrap().member_count, 1);
+    // Reading from a later position resumes there.
+    let tail = f.store.group_events(&f.app_id, &g, 9, 100).await.unwrap();
+    assert_eq!(tail.len(), 1);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_change_that_rolls_back_leaves_no_event(pool: PgPool) {
+    let f = fixture(pool.clone(), THRESHOLD).await;
+    let g = f.group("g").await;
+    // A trigger of this test's own makes one insert fail, mid-transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.user_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON group_members
+         FOR EACH ROW EXECUTE FUNCTION refuse_boom();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ops = vec![join("ok1"), join("boom")];
+    assert!(f.store.apply_to_group(&f.app_id, &g, &ops).await.is_err());
+    assert!(f
+        .store
+        .group_events(&f.app_id, &g, 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(f.member_rows(&g).await, 0);
+    f.store
+        .apply_to_group(&f.app_id, &g, &[join("ok2")])
+        .await
+        .unwrap();
+    let events = f.store.group_events(&f.app_id, &g, 1, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].seq, 1, "no gap where the rolled-back change was");
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn racing_joins_number_their_events_without_gaps(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("hot").await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = f.store.clone();
+        let (app, group) = (f.app_id.clone(), g.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .join_group(&app, &group, &uid(format!("u{i}")), &UserInfo::default())
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let events = f.store.group_events(&f.app_id, &g, 1, 1_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    // Counts rise by one with each event: each saw the count its own change left.
+    assert_eq!(
+        events.iter().map(|e| e.member_count).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn super_groups_report_their_count_once_per_interval_and_only_when_it_changed(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    use std::time::Duration;
+    let f = fixture(pool, 3).await;
+    let g = f.group("g").await;
+    let normal = f.group("n").await;
+    f.seed(&normal, ["x".to_owned()]).await;
+    f.seed(&g, (0..4).map(|i| format!("u{i}"))).await; // becomes super at the 4th
+    let counts = |events: Vec<livemsg_store::GroupEvent>| -> Vec<i64> {
+        events
+            .into_iter()
+            .filter(|e| e.kind == MemberCount)
+            .map(|e| e.member_count)
+            .collect()
+    };
+
+    // The upgrade's own event carried the count: nothing new to report.
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+    f.seed(&g, (4..9).map(|i| format!("u{i}"))).await;
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    // No change since: no report.
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+    // A change within the interval waits for it.
+    f.seed(&g, ["late".to_owned()]).await;
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        f.store
+            .report_super_group_counts(Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let events = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(counts(events.clone()), [9, 10]);
+    // No per-user events while super, and the numbering stays gapless.
+    assert!(events
+        .iter()
+        .all(|e| e.kind != UserEntered || e.member_count <= 3));
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    // Normal groups are never reported this way.
+    let normal_events = f
+        .store
+        .group_events(&f.app_id, &normal, 1, 100)
+        .await
+        .unwrap();
+    assert!(counts(normal_events).is_empty());
+
+    // Several reporters at once (several service instances): one report, not one each.
+    f.seed(&g, ["more".to_owned()]).await;
+    let (a, b) = tokio::join!(
+        f.store.report_super_group_counts(Duration::from_millis(1)),
+        f.store.report_super_group_counts(Duration::from_millis(1)),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(pool: PgPool) {
+    use livemsg_domain::events::EventKind::*;
+    let f = fixture(pool, THRESHOLD).await;
+    let (a, b) = (f.group("a").await, f.group("b").await);
+    f.store
+        .logon(&f.app_id, &uid("first"), "s-1")
+        .await
+        .unwrap();
+    // Sequencers run while 60 changes race over two groups.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sequencer = {
+        let (store, stop) = (f.store.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.sequence_events(64, 5).await.unwrap();
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        for group in [&a, &b] {
+            let (store, app, group) = (f.store.clone(), f.app_id.clone(), group.clone());
+            tasks.push(tokio::spawn(async move {
+                let user = uid(format!("u{i}"));
+                store
+                    .join_group(&app, &group, &user, &UserInfo::parse("").unwrap())
+                    .await
+                    .unwrap();
+                if i % 3 == 0 {
+                    store.leave_group(&app, &group, &user).await.unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    f.store
+        .logoff(&f.app_id, &uid("first"), "s-1", 3)
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sequencer.await.unwrap();
+    sequence_all(&f.store).await;
+
+    let events = f.store.app_events(&f.app_id, 1, 1_000).await.unwrap();
+    // 60 joins and 20 leaves, a logon and a logoff: each once, numbered 1..=82.
+    assert_eq!(events.len(), 82);
+    assert_eq!(
+        events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        (1..=82).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (events[0].kind, events[0].session_id.as_deref()),
+        (Logon, Some("s-1"))
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.reason, last.member_count),
+        (Logoff, Some(3), None)
+    );
+    // Each group's events appear in its own order, all of them.
+    for group in ["a", "b"] {
+        let seqs: Vec<i64> = events
+            .iter()
+            .filter(|e| e.group_id.as_deref() == Some(group))
+            .map(|e| e.seq.unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "group {group}");
+    }
+    // Reading from the middle resumes exactly there.
+    let tail = f.store.app_events(&f.app_id, 80, 10).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        [80, 81, 82]
+    );
+    // Nothing is numbered twice.
+    assert_eq!(f.store.sequence_events(64, 100).await.unwrap(), 0);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
+    use std::time::Duration;
+    let f = fixture(pool, THRESHOLD).await;
+    let g = f.group("g").await;
+    let lease = Duration::from_secs(30);
+    f.callbacks_to("https://example.com/cb").await;
+    f.join_each(&g, 0..4).await;
+    f.store
+        .logon(&f.app_id, &uid("unsequenced"), "")
+        .await
+        .unwrap();
+    // Two delivered, two waiting, one not yet numbered.
+    f.store.sequence_events(64, 4).await.unwrap();
+    f.store
+        .claim_callback_streams("A", lease, 10)
+        .await
+        .unwrap();
+    let batch = f
+        .store
+        .next_callback_batch(f.app_id.as_str(), "A", lease, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(f
+        .store
+        .callback_batch_delivered(f.app_id.as_str(), "A", batch.end)
+        .await
+        .unwrap());
+    assert_eq!(f.store.callback_backlog().await.unwrap(), 2);
+
+    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 2);
+    let kept = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    // A young event is kept whatever its state.
+    assert_eq!(
+        f.store
+            .prune_events(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Without a callback URL nothing waits: numbered events go.
+    f.callbacks_to("").await;
+    sequence_all(&f.store).await;
+    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 3);
+    assert!(f
+        .store
+        .app_events(&f.app_id, 1, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}

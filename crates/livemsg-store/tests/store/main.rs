@@ -1,0 +1,12 @@
+//! Store behaviour against a real Postgres, a fresh database per test (`#[sqlx::test]` reads
+//! `DATABASE_URL` and fails when the server is unreachable). One module per area of the store.
+
+mod apps;
+mod callbacks;
+mod events;
+mod groups;
+mod helpers;
+mod identity;
+mod members;
+mod membership;
+mod presence;
