@@ -11,14 +11,18 @@
 //! updates every group and appends every event. A batch costs five round trips and one commit,
 //! however many changes it carries.
 
-use livemsg_domain::events::{events_of, EventKind};
-use std::collections::{HashMap, HashSet};
+use livemsg_domain::events::EventKind;
+use std::collections::HashSet;
 
-use livemsg_domain::{AppId, GroupId, GroupState, MembershipChange, UserId, UserInfo};
+use livemsg_domain::{AppId, GroupId, MembershipChange, UserId, UserInfo};
 use sqlx::Row;
 
 use crate::records::decode_state;
+
+mod plan;
+
 use crate::{Store, StoreError};
+use plan::{apply_locked, LockedGroup, Writes};
 
 /// One membership change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,16 +50,6 @@ impl MembershipOp {
     }
 }
 
-/// The locked state of one group inside a membership transaction.
-struct LockedGroup {
-    group_pk: i64,
-    state: GroupState,
-    member_count: i64,
-    next_position: i64,
-    total_joins: i64,
-    next_event_seq: i64,
-}
-
 /// The joins and leaves of one group, for [`Store::apply_to_groups`].
 #[derive(Debug, Clone, Copy)]
 pub struct GroupOps<'a> {
@@ -65,33 +59,6 @@ pub struct GroupOps<'a> {
     pub group_id: &'a GroupId,
     /// Its changes, in order.
     pub ops: &'a [MembershipOp],
-}
-
-/// The new state of every changed group and the events to append, as columns for one
-/// `UPDATE ... FROM unnest(...)` and one `INSERT ... SELECT FROM unnest(...)`.
-#[derive(Default)]
-struct Writes {
-    deleted_pks: Vec<i64>,
-    deleted_users: Vec<String>,
-    upsert_pks: Vec<i64>,
-    upsert_users: Vec<String>,
-    upsert_positions: Vec<Option<i64>>,
-    upsert_infos: Vec<Option<String>>,
-    cleared_pks: Vec<i64>,
-    pks: Vec<i64>,
-    states: Vec<i16>,
-    counts: Vec<i64>,
-    positions: Vec<i64>,
-    joins: Vec<i64>,
-    next_seqs: Vec<i64>,
-    became_super: Vec<bool>,
-    event_pks: Vec<i64>,
-    event_apps: Vec<String>,
-    event_seqs: Vec<i64>,
-    event_kinds: Vec<i16>,
-    event_users: Vec<Option<String>>,
-    event_infos: Vec<Option<String>>,
-    event_counts: Vec<i64>,
 }
 
 impl Store {
@@ -291,157 +258,6 @@ impl Store {
         tx.commit().await?;
         Ok(results)
     }
-}
-
-/// A touched member of a group, as the batch leaves it.
-struct Member {
-    /// Whether it was a member before the batch.
-    was: bool,
-    /// Whether it is one now.
-    is: bool,
-    /// Whether its row must be written (joined, rejoined or new user info).
-    write: bool,
-    /// Its join position if the batch gave it one (`None`: keep the stored one, or none in a
-    /// super group).
-    position: Option<i64>,
-    info: Option<String>,
-}
-
-/// Works out one group's changes on its locked row, in memory, collecting what to write.
-/// `present` holds the touched `(group_pk, user_id)` pairs that are members before the batch.
-fn apply_locked(
-    group: &mut LockedGroup,
-    threshold: i64,
-    entry: &GroupOps<'_>,
-    present: &HashSet<(i64, String)>,
-    writes: &mut Writes,
-) -> Vec<MembershipChange> {
-    let snapshot = |g: &LockedGroup| {
-        (
-            g.state,
-            g.member_count,
-            g.next_position,
-            g.total_joins,
-            g.next_event_seq,
-        )
-    };
-    let initial = snapshot(group);
-    // Touched members in order of first touch, so the writes are deterministic.
-    let mut order: Vec<&str> = Vec::new();
-    let mut members: HashMap<&str, Member> = HashMap::new();
-    let mut changes = Vec::with_capacity(entry.ops.len());
-    for op in entry.ops {
-        let user = op.user_id().as_str();
-        let before = group.state;
-        let member = members.entry(user).or_insert_with(|| {
-            order.push(user);
-            let was = present.contains(&(group.group_pk, user.to_owned()));
-            Member {
-                was,
-                is: was,
-                write: false,
-                position: None,
-                info: None,
-            }
-        });
-        let (changed, joined, user_info) = match op {
-            MembershipOp::Join { user_info, .. } if member.is => {
-                // A repeated join keeps its position and only updates the user info; a super
-                // group keeps no info.
-                if group.state != GroupState::Super {
-                    member.write = true;
-                    member.info = Some(user_info.as_str().to_owned());
-                }
-                (false, true, Some(user_info.as_str()))
-            }
-            MembershipOp::Join { user_info, .. } => {
-                member.is = true;
-                member.write = true;
-                if group.state == GroupState::Super {
-                    member.position = None;
-                    member.info = None;
-                } else {
-                    member.position = Some(group.next_position);
-                    member.info = Some(user_info.as_str().to_owned());
-                    group.next_position += 1;
-                }
-                group.member_count += 1;
-                group.total_joins += 1;
-                let after = group.state.after_join(group.member_count, threshold);
-                if after == GroupState::Super && group.state != GroupState::Super {
-                    // The upgrade clears the list, the members touched so far included.
-                    writes.cleared_pks.push(group.group_pk);
-                    for m in members.values_mut() {
-                        m.position = None;
-                        m.info = None;
-                    }
-                    tracing::info!(
-                        group.pk = group.group_pk,
-                        members = group.member_count,
-                        "group became super"
-                    );
-                }
-                group.state = after;
-                (true, true, Some(user_info.as_str()))
-            }
-            MembershipOp::Leave { .. } if member.is => {
-                member.is = false;
-                member.write = false;
-                member.position = None;
-                member.info = None;
-                group.member_count -= 1;
-                group.state = group.state.after_leave(group.member_count);
-                (true, false, None)
-            }
-            MembershipOp::Leave { .. } => (false, false, None),
-        };
-        let change = MembershipChange {
-            before,
-            after: group.state,
-            member_count: group.member_count,
-            changed,
-        };
-        for kind in events_of(&change, joined) {
-            let personal = matches!(kind, EventKind::UserEntered | EventKind::UserLeft);
-            writes.event_pks.push(group.group_pk);
-            writes.event_apps.push(entry.app_id.to_string());
-            writes.event_seqs.push(group.next_event_seq);
-            writes.event_kinds.push(kind.as_i16());
-            writes.event_users.push(personal.then(|| user.to_owned()));
-            writes
-                .event_infos
-                .push(user_info.filter(|_| personal).map(str::to_owned));
-            writes.event_counts.push(group.member_count);
-            group.next_event_seq += 1;
-        }
-        changes.push(change);
-    }
-    for user in order {
-        let member = &members[user];
-        if member.was && !member.is {
-            writes.deleted_pks.push(group.group_pk);
-            writes.deleted_users.push(user.to_owned());
-        } else if member.is && member.write {
-            writes.upsert_pks.push(group.group_pk);
-            writes.upsert_users.push(user.to_owned());
-            writes.upsert_positions.push(member.position);
-            writes.upsert_infos.push(member.info.clone());
-        }
-    }
-    if snapshot(group) != initial {
-        writes.pks.push(group.group_pk);
-        writes.states.push(group.state.as_i16());
-        writes.counts.push(group.member_count);
-        writes.positions.push(group.next_position);
-        writes.joins.push(group.total_joins);
-        writes.next_seqs.push(group.next_event_seq);
-        // The upgrade's own event carries the count: the next count report is due only when
-        // it changes after that.
-        writes
-            .became_super
-            .push(changes.iter().any(MembershipChange::became_super));
-    }
-    changes
 }
 
 /// Appends a `MemberCount` event for every super group whose count changed since its last
