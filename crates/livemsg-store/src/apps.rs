@@ -1,4 +1,5 @@
 //! Apps: created with fresh credentials, found only by their account in their data center.
+//! (The fixed lookups are compile-checked, `query!`; the statements with CTEs stay runtime.)
 
 use livemsg_domain::{AppId, AppScope};
 
@@ -46,10 +47,16 @@ impl Store {
 
     /// Finds an app. An app of another account, or in another data center, is not found.
     pub async fn find_app(&self, scope: &AppScope) -> Result<AppRecord, StoreError> {
-        sqlx::query_as::<_, AppRecord>(
-            "SELECT * FROM apps WHERE app_id = $1 AND account_id = $2 AND data_center = $3",
+        sqlx::query_as!(
+            AppRecord,
+            "SELECT app_id, account_id, app_name, app_key, app_sign, data_center, audit_type,
+                    audit_url, event_callback_url, msg_life_cycle, disabled, created_at,
+                    modified_at
+             FROM apps WHERE app_id = $1 AND account_id = $2 AND data_center = $3",
+            scope.app.as_str(),
+            scope.account.get(),
+            scope.data_center.as_str(),
         )
-        .bind_scope(scope)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::AppNotFound)
@@ -88,11 +95,11 @@ impl Store {
     /// Whether an app exists (in any account): for calls of the connection tier, which name
     /// the app alone.
     pub async fn app_exists(&self, app_id: &AppId) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apps WHERE app_id = $1)")
-                .bind(app_id.as_str())
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM apps WHERE app_id = $1) AS "exists!""#,
+            app_id.as_str(),
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 }

@@ -1,11 +1,10 @@
 //! Groups: created once per id in an app, described with their state and counters.
+//! (Fixed statements, compile-checked with `query!`.)
 
-use livemsg_domain::{AppId, AppScope, GroupId, GroupState};
-use sqlx::Row;
-
-use crate::records::{decode_state, GroupRecord, NewGroup};
+use crate::records::{decode_state, GroupRecord, NewGroup, StoredState};
 use crate::scope::BindScope;
 use crate::{Store, StoreError};
+use livemsg_domain::{AppId, AppScope, GroupId, GroupState};
 
 /// The outcome of creating a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,21 +62,36 @@ impl Store {
         scope: &AppScope,
         group_id: &GroupId,
     ) -> Result<GroupRecord, StoreError> {
-        let row = sqlx::query_as::<_, GroupRecord>(
+        let row = sqlx::query!(
             "SELECT g.group_id, g.group_name, g.group_info, g.creator_id, g.admin_list, g.state,
                     g.member_count, g.total_joins, g.deleted, g.deleted_at, g.deletor, g.created_at
              FROM groups g JOIN apps a ON a.app_id = g.app_id
              WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
                AND g.group_id = $4",
+            scope.app.as_str(),
+            scope.account.get(),
+            scope.data_center.as_str(),
+            group_id.as_str(),
         )
-        .bind_scope(scope)
-        .bind(group_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Ok(row),
-            None => Err(self.missing_app_or_group(scope).await),
-        }
+        let Some(row) = row else {
+            return Err(self.missing_app_or_group(scope).await);
+        };
+        Ok(GroupRecord {
+            group_id: row.group_id,
+            group_name: row.group_name,
+            group_info: row.group_info,
+            creator_id: row.creator_id,
+            admin_list: row.admin_list,
+            state: StoredState(decode_state(row.state)?),
+            member_count: row.member_count,
+            total_joins: row.total_joins,
+            deleted: row.deleted,
+            deleted_at: row.deleted_at,
+            deletor: row.deletor,
+            created_at: row.created_at,
+        })
     }
 
     /// The exact member count and the state of a group.
@@ -86,18 +100,15 @@ impl Store {
         app_id: &AppId,
         group_id: &GroupId,
     ) -> Result<(i64, GroupState), StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query!(
             "SELECT member_count, state FROM groups
              WHERE app_id = $1 AND group_id = $2 AND NOT deleted",
+            app_id.as_str(),
+            group_id.as_str(),
         )
-        .bind(app_id.as_str())
-        .bind(group_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::GroupNotFound)?;
-        Ok((
-            row.try_get("member_count")?,
-            decode_state(row.try_get("state")?)?,
-        ))
+        Ok((row.member_count, decode_state(row.state)?))
     }
 }

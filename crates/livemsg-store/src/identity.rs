@@ -1,7 +1,10 @@
 //! Accounts, AccessKeys, RAM users and policies.
+//!
+//! The statements here are fixed, so they are written with sqlx's compile-checked macros:
+//! their columns and types are checked against the schema at build time (from the committed
+//! `.sqlx/` data; `scripts/sqlx-prepare` refreshes it after a change).
 
 use livemsg_domain::policy::Policy;
-use sqlx::Row;
 
 use crate::records::{AccessKey, Account, RamUser, ResolvedKey};
 use crate::{ids, Store, StoreError};
@@ -20,17 +23,26 @@ fn check_name(kind: &'static str, name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// How a stored secret is kept: sealed under a named key, or (written before encryption)
+/// in plaintext until `reencrypt-secrets` seals it.
+struct StoredSecret {
+    access_key_id: String,
+    plaintext: Option<String>,
+    key_name: Option<String>,
+    sealed: Option<Vec<u8>>,
+}
+
 impl Store {
     /// Creates an account with a fresh 16-digit id.
     pub async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         loop {
             let account_id = ids::account_id();
-            let inserted = sqlx::query(
+            let inserted = sqlx::query!(
                 "INSERT INTO accounts (account_id, name) VALUES ($1, $2)
                  ON CONFLICT (account_id) DO NOTHING",
+                account_id,
+                name,
             )
-            .bind(account_id)
-            .bind(name)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -45,9 +57,11 @@ impl Store {
 
     /// Whether any account exists.
     pub async fn has_accounts(&self) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM accounts) AS "exists!""#)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Creates an enabled AccessKey pair: the account's root key, or, with `user_name`, a key
@@ -69,16 +83,16 @@ impl Store {
             user_name: user_name.map(str::to_owned),
         };
         let (key_name, sealed) = self.keyring.seal(&key.access_key_id, &key.secret);
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO access_keys
                  (access_key_id, account_id, ram_user_id, secret_key_id, secret_ciphertext, enabled)
              VALUES ($1, $2, $3, $4, $5, TRUE)",
+            &key.access_key_id,
+            account_id,
+            ram_user_id,
+            key_name,
+            sealed,
         )
-        .bind(&key.access_key_id)
-        .bind(account_id)
-        .bind(ram_user_id)
-        .bind(key_name)
-        .bind(sealed)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
@@ -87,51 +101,54 @@ impl Store {
 
     /// Looks up an AccessKey, its secret opened, with its RAM user's policy documents.
     pub async fn resolve_access_key(&self, access_key_id: &str) -> Result<ResolvedKey, StoreError> {
-        let row = sqlx::query(
-            "SELECT k.access_key_id, k.account_id, k.enabled, k.secret, k.secret_key_id,
-                    k.secret_ciphertext, k.ram_user_id, u.user_name
-             FROM access_keys k LEFT JOIN ram_users u ON u.ram_user_id = k.ram_user_id
-             WHERE k.access_key_id = $1",
+        let row = sqlx::query!(
+            r#"SELECT k.access_key_id, k.account_id, k.enabled, k.secret, k.secret_key_id,
+                      k.secret_ciphertext, k.ram_user_id, u.user_name AS "user_name?"
+               FROM access_keys k LEFT JOIN ram_users u ON u.ram_user_id = k.ram_user_id
+               WHERE k.access_key_id = $1"#,
+            access_key_id,
         )
-        .bind(access_key_id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::AccessKeyNotFound)?;
-        let secret = self.open_secret(&row)?;
-        let ram_user_id: Option<i64> = row.try_get("ram_user_id")?;
-        let policies = match ram_user_id {
+        let secret = self.open_secret(StoredSecret {
+            access_key_id: row.access_key_id.clone(),
+            plaintext: row.secret,
+            key_name: row.secret_key_id,
+            sealed: row.secret_ciphertext,
+        })?;
+        let policies = match row.ram_user_id {
             None => Vec::new(),
             Some(id) => {
-                sqlx::query_scalar(
+                sqlx::query_scalar!(
                     "SELECT p.document FROM ram_user_policies up
                      JOIN policies p ON p.policy_id = up.policy_id
                      WHERE up.ram_user_id = $1 ORDER BY p.policy_id",
+                    id,
                 )
-                .bind(id)
                 .fetch_all(&self.pool)
                 .await?
             }
         };
         Ok(ResolvedKey {
             key: AccessKey {
-                access_key_id: row.try_get("access_key_id")?,
-                account_id: row.try_get("account_id")?,
+                access_key_id: row.access_key_id,
+                account_id: row.account_id,
                 secret,
-                enabled: row.try_get("enabled")?,
-                user_name: row.try_get("user_name")?,
+                enabled: row.enabled,
+                user_name: row.user_name,
             },
             policies,
         })
     }
 
-    fn open_secret(&self, row: &sqlx::postgres::PgRow) -> Result<String, StoreError> {
-        let id: String = row.try_get("access_key_id")?;
-        let sealed: Option<Vec<u8>> = row.try_get("secret_ciphertext")?;
-        let key_name: Option<String> = row.try_get("secret_key_id")?;
-        match (sealed, key_name) {
-            (Some(sealed), Some(key_name)) => self.keyring.open(&key_name, &id, &sealed),
-            _ => row
-                .try_get::<Option<String>, _>("secret")?
+    fn open_secret(&self, stored: StoredSecret) -> Result<String, StoreError> {
+        match (stored.sealed, stored.key_name) {
+            (Some(sealed), Some(key_name)) => {
+                self.keyring.open(&key_name, &stored.access_key_id, &sealed)
+            }
+            _ => stored
+                .plaintext
                 .ok_or(StoreError::Corrupt("access_keys.secret")),
         }
     }
@@ -142,12 +159,14 @@ impl Store {
         access_key_id: &str,
         enabled: bool,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE access_keys SET enabled = $2 WHERE access_key_id = $1")
-            .bind(access_key_id)
-            .bind(enabled)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query!(
+            "UPDATE access_keys SET enabled = $2 WHERE access_key_id = $1",
+            access_key_id,
+            enabled,
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if updated == 0 {
             return Err(StoreError::AccessKeyNotFound);
         }
@@ -156,11 +175,13 @@ impl Store {
 
     /// Deletes an AccessKey.
     pub async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
-        let deleted = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
-            .bind(access_key_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let deleted = sqlx::query!(
+            "DELETE FROM access_keys WHERE access_key_id = $1",
+            access_key_id,
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if deleted == 0 {
             return Err(StoreError::AccessKeyNotFound);
         }
@@ -171,38 +192,44 @@ impl Store {
     /// still stored in plaintext). Returns how many rows were rewritten.
     pub async fn reencrypt_secrets(&self) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT access_key_id, secret, secret_key_id, secret_ciphertext FROM access_keys
              WHERE secret IS NOT NULL OR secret_key_id IS DISTINCT FROM $1
              FOR UPDATE",
+            self.keyring.active(),
         )
-        .bind(self.keyring.active())
         .fetch_all(&mut *tx)
         .await?;
-        for row in &rows {
-            let id: String = row.try_get("access_key_id")?;
-            let secret = self.open_secret(row)?;
+        let rewritten = rows.len() as u64;
+        for row in rows {
+            let id = row.access_key_id;
+            let secret = self.open_secret(StoredSecret {
+                access_key_id: id.clone(),
+                plaintext: row.secret,
+                key_name: row.secret_key_id,
+                sealed: row.secret_ciphertext,
+            })?;
             let (key_name, sealed) = self.keyring.seal(&id, &secret);
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE access_keys SET secret = NULL, secret_key_id = $2, secret_ciphertext = $3
                  WHERE access_key_id = $1",
+                id,
+                key_name,
+                sealed,
             )
-            .bind(&id)
-            .bind(key_name)
-            .bind(sealed)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok(rewritten)
     }
 
     async fn ram_user_id(&self, account_id: i64, user_name: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "SELECT ram_user_id FROM ram_users WHERE account_id = $1 AND user_name = $2",
+            account_id,
+            user_name,
         )
-        .bind(account_id)
-        .bind(user_name)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::RamUserNotFound)
@@ -215,12 +242,14 @@ impl Store {
         user_name: &str,
     ) -> Result<RamUser, StoreError> {
         check_name("RAM user name", user_name)?;
-        sqlx::query("INSERT INTO ram_users (account_id, user_name) VALUES ($1, $2)")
-            .bind(account_id)
-            .bind(user_name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::from_write(e, StoreError::AccountNotFound, "RAM user"))?;
+        sqlx::query!(
+            "INSERT INTO ram_users (account_id, user_name) VALUES ($1, $2)",
+            account_id,
+            user_name,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_write(e, StoreError::AccountNotFound, "RAM user"))?;
         Ok(RamUser {
             account_id,
             user_name: user_name.to_owned(),
@@ -236,13 +265,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         check_name("policy name", policy_name)?;
         Policy::parse(document)?;
-        sqlx::query("INSERT INTO policies (account_id, policy_name, document) VALUES ($1, $2, $3)")
-            .bind(account_id)
-            .bind(policy_name)
-            .bind(document)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::from_write(e, StoreError::AccountNotFound, "policy"))?;
+        sqlx::query!(
+            "INSERT INTO policies (account_id, policy_name, document) VALUES ($1, $2, $3)",
+            account_id,
+            policy_name,
+            document,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_write(e, StoreError::AccountNotFound, "policy"))?;
         Ok(())
     }
 
@@ -254,20 +285,20 @@ impl Store {
         policy_name: &str,
     ) -> Result<(), StoreError> {
         let user = self.ram_user_id(account_id, user_name).await?;
-        let policy: i64 = sqlx::query_scalar(
+        let policy = sqlx::query_scalar!(
             "SELECT policy_id FROM policies WHERE account_id = $1 AND policy_name = $2",
+            account_id,
+            policy_name,
         )
-        .bind(account_id)
-        .bind(policy_name)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::PolicyNotFound)?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO ram_user_policies (ram_user_id, policy_id) VALUES ($1, $2)
              ON CONFLICT DO NOTHING",
+            user,
+            policy,
         )
-        .bind(user)
-        .bind(policy)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -281,14 +312,14 @@ impl Store {
         policy_name: &str,
     ) -> Result<(), StoreError> {
         let user = self.ram_user_id(account_id, user_name).await?;
-        let detached = sqlx::query(
+        let detached = sqlx::query!(
             "DELETE FROM ram_user_policies up USING policies p
              WHERE up.policy_id = p.policy_id AND up.ram_user_id = $1
                AND p.account_id = $2 AND p.policy_name = $3",
+            user,
+            account_id,
+            policy_name,
         )
-        .bind(user)
-        .bind(account_id)
-        .bind(policy_name)
         .execute(&self.pool)
         .await?
         .rows_affected();
