@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 
 /// What one scenario measured.
 #[derive(Debug, Clone)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Operations completed in the measured window.
     pub ops: u64,
     /// Operations that failed (counted, not timed).
@@ -23,17 +23,17 @@ pub struct Stats {
 
 impl Stats {
     /// Operations per second.
-    pub fn throughput(&self) -> f64 {
+    pub(crate) fn throughput(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
 
     /// A latency quantile in milliseconds.
-    pub fn ms(&self, quantile: f64) -> f64 {
+    pub(crate) fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0
     }
 
     /// CPU seconds per 1,000 operations.
-    pub fn cpu_per_1000(&self) -> f64 {
+    pub(crate) fn cpu_per_1000(&self) -> f64 {
         if self.ops == 0 {
             return f64::NAN;
         }
@@ -88,7 +88,12 @@ fn cpu_sample(ticks: f64) -> CpuSample {
 
 /// Runs `op(worker, iteration)` from `concurrency` workers: for `warmup` unmeasured, then for
 /// `duration` measured.
-pub async fn run<F, Fut>(concurrency: usize, warmup: Duration, duration: Duration, op: F) -> Stats
+pub(crate) async fn run<F, Fut>(
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: F,
+) -> Stats
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
@@ -153,14 +158,14 @@ where
 
 /// Busy CPU of the machine, less the harness's (and its waited-for children's), over a span.
 #[derive(Debug)]
-pub struct CpuMeter {
+pub(crate) struct CpuMeter {
     ticks: f64,
     before: CpuSample,
 }
 
 impl CpuMeter {
     /// Starts measuring.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let ticks = clock_ticks();
         CpuMeter {
             ticks,
@@ -169,7 +174,7 @@ impl CpuMeter {
     }
 
     /// The CPU seconds spent since the start, less the harness's own.
-    pub fn stop(self) -> f64 {
+    pub(crate) fn stop(self) -> f64 {
         let after = cpu_sample(self.ticks);
         (after.machine - self.before.machine) - (after.harness - self.before.harness)
     }

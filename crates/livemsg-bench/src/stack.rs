@@ -13,7 +13,7 @@ use sqlx::ConnectOptions;
 
 /// The benchmark's database and identities.
 #[derive(Debug)]
-pub struct Seeded {
+pub(crate) struct Seeded {
     pub admin_url: String,
     pub database: String,
     pub pool: PgPool,
@@ -27,10 +27,10 @@ pub struct Seeded {
 }
 
 /// Members of every listed group.
-pub const LIST_MEMBERS: i64 = 2_000;
+pub(crate) const LIST_MEMBERS: i64 = 2_000;
 
 /// Creates and migrates a fresh database and the benchmark's account, key and app.
-pub async fn create(database_url: &str) -> anyhow::Result<Seeded> {
+pub(crate) async fn create(database_url: &str) -> anyhow::Result<Seeded> {
     let options: PgConnectOptions = database_url.parse().context("DATABASE_URL")?;
     let database = format!(
         "livemsg_bench_{}",
@@ -81,7 +81,7 @@ pub async fn create(database_url: &str) -> anyhow::Result<Seeded> {
 
 impl Seeded {
     /// Membership rows in the table.
-    pub async fn member_rows(&self) -> anyhow::Result<i64> {
+    pub(crate) async fn member_rows(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM group_members")
             .fetch_one(&self.pool)
             .await?)
@@ -93,7 +93,7 @@ impl Seeded {
     /// Bulk loading: the member indexes are dropped and rebuilt around the insert and foreign
     /// key triggers are off for it (the rows are consistent by construction); the table and
     /// its indexes end exactly as the migrations define them, vacuumed and analyzed.
-    pub async fn grow_list_groups(&mut self, groups: usize) -> anyhow::Result<()> {
+    pub(crate) async fn grow_list_groups(&mut self, groups: usize) -> anyhow::Result<()> {
         if groups <= self.list_groups {
             return Ok(());
         }
@@ -161,7 +161,7 @@ impl Seeded {
     }
 
     /// Creates `count` empty groups named `{prefix}{i}`.
-    pub async fn empty_groups(&self, prefix: &str, count: usize) -> anyhow::Result<()> {
+    pub(crate) async fn empty_groups(&self, prefix: &str, count: usize) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO groups (app_id, group_id) SELECT $1, $2 || i FROM generate_series(1, $3) i",
         )
@@ -174,7 +174,7 @@ impl Seeded {
     }
 
     /// Drops the database.
-    pub async fn drop(self) -> anyhow::Result<()> {
+    pub(crate) async fn drop(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let options: PgConnectOptions = self.admin_url.parse()?;
         let mut admin = options.database("postgres").connect().await?;
@@ -190,7 +190,7 @@ impl Seeded {
 
 /// A running livemsg binary.
 #[derive(Debug)]
-pub struct Process {
+pub(crate) struct Process {
     pub name: &'static str,
     child: Child,
     log: PathBuf,
@@ -198,7 +198,7 @@ pub struct Process {
 
 impl Process {
     /// Starts `name` from `bin_dir` with `env` over the repository's configuration.
-    pub fn start(
+    pub(crate) fn start(
         name: &'static str,
         bin_dir: &Path,
         env: &[(String, String)],
@@ -215,12 +215,12 @@ impl Process {
     }
 
     /// The pid.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits for the JSON log line with `field` (an address) and returns its value.
-    pub fn address(&mut self, field: &str) -> anyhow::Result<String> {
+    pub(crate) fn address(&mut self, field: &str) -> anyhow::Result<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -240,7 +240,7 @@ impl Process {
     }
 
     /// Resident memory (VmRSS) in MiB.
-    pub fn rss_mib(&self) -> f64 {
+    pub(crate) fn rss_mib(&self) -> f64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
@@ -252,7 +252,7 @@ impl Process {
     }
 
     /// SIGTERM, then wait.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -272,7 +272,7 @@ impl Drop for Process {
 
 /// The environment both processes run with: production settings, local addresses, the
 /// benchmark's database, Redis and secrets, then the caller's own `LIVEMSG__` variables.
-pub fn environment(
+pub(crate) fn environment(
     seeded: &Seeded,
     repo: &Path,
     redis_url: &str,

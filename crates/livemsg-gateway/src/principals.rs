@@ -16,7 +16,7 @@ use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
 use livemsg_proto::AuthenticatedChannel;
 
 /// A resolved AccessKey.
-pub struct Principal {
+pub(crate) struct Principal {
     /// The account the key acts for.
     pub account_id: i64,
     /// The signing secret.
@@ -29,7 +29,7 @@ pub struct Principal {
 
 /// A RAM user and the policies attached to it.
 #[derive(Debug)]
-pub struct RamUser {
+pub(crate) struct RamUser {
     /// The user's name.
     pub name: String,
     /// Its policies, parsed.
@@ -49,14 +49,14 @@ impl std::fmt::Debug for Principal {
 
 /// Resolves AccessKeys, with a time-bounded cache.
 #[derive(Debug, Clone)]
-pub struct Principals {
+pub(crate) struct Principals {
     client: AuthServiceClient<AuthenticatedChannel>,
     cache: moka::sync::Cache<String, Option<Arc<Principal>>>,
 }
 
 impl Principals {
     /// Resolves through `client`, keeping answers for `ttl`.
-    pub fn new(client: AuthServiceClient<AuthenticatedChannel>, ttl: Duration) -> Self {
+    pub(crate) fn new(client: AuthServiceClient<AuthenticatedChannel>, ttl: Duration) -> Self {
         Principals {
             client,
             cache: moka::sync::Cache::builder()
@@ -67,7 +67,7 @@ impl Principals {
     }
 
     /// The principal of `access_key_id`, or `InvalidAccessKeyId.NotFound`.
-    pub async fn resolve(&self, access_key_id: &str) -> Result<Arc<Principal>, ApiError> {
+    pub(crate) async fn resolve(&self, access_key_id: &str) -> Result<Arc<Principal>, ApiError> {
         let cached = match self.cache.get(access_key_id) {
             Some(entry) => entry,
             None => {

@@ -19,7 +19,7 @@ const MAX_NONCE_LEN: usize = 128;
 
 /// Remembers nonces for the validity window of a request.
 #[derive(Debug)]
-pub struct ReplayGuard {
+pub(crate) struct ReplayGuard {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     prefix: String,
@@ -32,7 +32,7 @@ pub struct ReplayGuard {
 impl ReplayGuard {
     /// A guard on the Redis at `url`; nonces are kept for `window` (twice the allowed clock
     /// skew: a request is valid from skew before to skew after its signing time).
-    pub fn new(
+    pub(crate) fn new(
         url: &SecretString,
         prefix: &str,
         window: Duration,
@@ -53,7 +53,7 @@ impl ReplayGuard {
     }
 
     /// Accepts `nonce` for `access_key_id` the first time, refuses it after.
-    pub async fn check(&self, access_key_id: &str, nonce: &str) -> Result<(), ApiError> {
+    pub(crate) async fn check(&self, access_key_id: &str, nonce: &str) -> Result<(), ApiError> {
         if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN || nonce.chars().any(char::is_control) {
             return Err(ApiError::invalid(
                 "SignatureNonce",
@@ -89,7 +89,7 @@ impl ReplayGuard {
     }
 
     /// Whether Redis answers a PING within the timeout (for `/readyz`).
-    pub async fn redis_answers(&self) -> bool {
+    pub(crate) async fn redis_answers(&self) -> bool {
         let ping = async {
             let mut connection = self.connection().await?;
             redis::cmd("PING")

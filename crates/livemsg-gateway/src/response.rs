@@ -11,7 +11,7 @@ const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-acs-request-id"
 const RETRY_AFTER_MS_HEADER: HeaderName = HeaderName::from_static("x-acs-retry-after");
 
 /// A new request id: an upper-case UUID, like the service we replace.
-pub fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string().to_uppercase()
 }
 
@@ -29,14 +29,14 @@ fn with_headers(status: StatusCode, request_id: &str, body: &Value) -> Response 
 }
 
 /// A 200 response: the operation's fields with `RequestId` added.
-pub fn success(request_id: &str, mut fields: Map<String, Value>) -> Response {
+pub(crate) fn success(request_id: &str, mut fields: Map<String, Value>) -> Response {
     fields.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
     with_headers(StatusCode::OK, request_id, &Value::Object(fields))
 }
 
 /// Where error bodies say they came from and what they recommend.
 #[derive(Debug, Clone)]
-pub struct ErrorContext {
+pub(crate) struct ErrorContext {
     /// The `HostId` field.
     pub host_id: String,
     /// A base URL for the `Recommend` field; empty leaves `Recommend` empty.
@@ -45,7 +45,7 @@ pub struct ErrorContext {
 
 impl ErrorContext {
     /// The JSON error body of `err`.
-    pub fn body(&self, request_id: &str, err: &ApiError) -> Value {
+    pub(crate) fn body(&self, request_id: &str, err: &ApiError) -> Value {
         let code = err.code_string();
         let recommend = if self.recommend_url.is_empty() {
             String::new()
@@ -82,7 +82,7 @@ impl ErrorContext {
     /// The error response of `err`, with the status its code has. A throttled call also
     /// says when to come back: `x-acs-retry-after` in milliseconds (the official SDK raises
     /// its ThrottlingException with that figure) and `Retry-After` in whole seconds.
-    pub fn response(&self, request_id: &str, err: &ApiError) -> Response {
+    pub(crate) fn response(&self, request_id: &str, err: &ApiError) -> Response {
         let status = StatusCode::from_u16(err.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = with_headers(status, request_id, &self.body(request_id, err));

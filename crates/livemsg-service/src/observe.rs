@@ -13,7 +13,7 @@ use axum::Router;
 /// Counts and times every gRPC call by method and status:
 /// `livemsg_grpc_requests_total{method, code}` and `livemsg_grpc_request_duration_seconds{method}`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+pub(crate) struct GrpcMetricsLayer;
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetrics<S>;
@@ -25,7 +25,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
 
 /// The service of [`GrpcMetricsLayer`].
 #[derive(Debug, Clone)]
-pub struct GrpcMetrics<S> {
+pub(crate) struct GrpcMetrics<S> {
     inner: S,
 }
 
@@ -68,7 +68,7 @@ where
 }
 
 /// The HTTP side listener: metrics, liveness and readiness (Postgres answers, not draining).
-pub fn http_router(pool: sqlx::PgPool, draining: Arc<AtomicBool>) -> Router {
+pub(crate) fn http_router(pool: sqlx::PgPool, draining: Arc<AtomicBool>) -> Router {
     livemsg_runtime::telemetry::router()
         .route("/healthz", get(|| async { "ok" }))
         .route(

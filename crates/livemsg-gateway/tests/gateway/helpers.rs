@@ -1,18 +1,20 @@
 //! What the gateway tests share: a service and a gateway on port 0 over a fresh database, and
 //! requests signed as the SDKs sign them.
 
-pub use livemsg_gateway::signing::client::{v1_query, v3_headers, V3Request};
-pub use livemsg_gateway::{Application as Gateway, GatewaySettings};
-pub use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
-pub use livemsg_proto::membership::v1::{BatchUpdateMembershipRequest, MembershipItem, Operation};
-pub use livemsg_service::settings::SecretsSettings;
-pub use livemsg_service::{Application as Service, ServiceSettings};
-pub use livemsg_store::{Keyring, Store};
-pub use serde_json::Value;
-pub use sqlx::PgPool;
+pub(crate) use livemsg_gateway::signing::client::{v1_query, v3_headers, V3Request};
+pub(crate) use livemsg_gateway::{Application as Gateway, GatewaySettings};
+pub(crate) use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
+pub(crate) use livemsg_proto::membership::v1::{
+    BatchUpdateMembershipRequest, MembershipItem, Operation,
+};
+pub(crate) use livemsg_service::settings::SecretsSettings;
+pub(crate) use livemsg_service::{Application as Service, ServiceSettings};
+pub(crate) use livemsg_store::{Keyring, Store};
+pub(crate) use serde_json::Value;
+pub(crate) use sqlx::PgPool;
 
 #[derive(Clone)]
-pub struct Stack {
+pub(crate) struct Stack {
     pub gateway: String,
     pub service: String,
     pub key_id: String,
@@ -22,14 +24,14 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
-pub fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     format!("test:{}", uuid::Uuid::new_v4().simple())
 }
 
 /// How long test gateways keep a resolved key: administrators' changes land within this.
-pub const AUTH_CACHE_TTL_MS: u64 = 300;
+pub(crate) const AUTH_CACHE_TTL_MS: u64 = 300;
 
-pub async fn gateway_for(service_url: String) -> String {
+pub(crate) async fn gateway_for(service_url: String) -> String {
     let mut settings = GatewaySettings::default();
     settings.ratelimit.key_prefix = unique_prefix();
     settings.gateway.nonce_key_prefix = unique_prefix();
@@ -38,9 +40,9 @@ pub async fn gateway_for(service_url: String) -> String {
 }
 
 /// The internal token the test service requires and the test gateways send.
-pub const TOKEN: &str = "internal-test-token";
+pub(crate) const TOKEN: &str = "internal-test-token";
 
-pub async fn gateway_with(service_url: String, mut settings: GatewaySettings) -> String {
+pub(crate) async fn gateway_with(service_url: String, mut settings: GatewaySettings) -> String {
     settings.gateway.listen = "127.0.0.1:0".into();
     settings.gateway.metrics_listen = "127.0.0.1:0".into();
     settings.internal.token = TOKEN.into();
@@ -52,7 +54,7 @@ pub async fn gateway_with(service_url: String, mut settings: GatewaySettings) ->
     addr.to_string()
 }
 
-pub async fn start(pool: PgPool, threshold: i64) -> Stack {
+pub(crate) async fn start(pool: PgPool, threshold: i64) -> Stack {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".into();
     settings.service.metrics_listen = "127.0.0.1:0".into();
@@ -80,22 +82,22 @@ pub async fn start(pool: PgPool, threshold: i64) -> Stack {
     }
 }
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-pub fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl Stack {
     /// A V3-signed call, as the default SDK makes it.
-    pub async fn call(&self, action: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn call(&self, action: &str, query: &[(&str, &str)]) -> (u16, Value) {
         self.call_as(action, query, &self.key_id, &self.secret)
             .await
     }
 
-    pub async fn call_as(
+    pub(crate) async fn call_as(
         &self,
         action: &str,
         query: &[(&str, &str)],
@@ -123,7 +125,7 @@ impl Stack {
     }
 
     /// A V1-signed call with `params` besides the envelope.
-    pub async fn call_v1(&self, method: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn call_v1(&self, method: &str, params: &[(&str, &str)]) -> (u16, Value) {
         let query = v1_query(method, params, &self.secret);
         let url = format!("http://{}/?{query}", self.gateway);
         let request = if method == "GET" {
@@ -134,7 +136,7 @@ impl Stack {
         Self::read(request.send().await.unwrap()).await
     }
 
-    pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    pub(crate) async fn read(response: reqwest::Response) -> (u16, Value) {
         let status = response.status().as_u16();
         assert!(response.headers()["content-type"]
             .to_str()
@@ -143,7 +145,7 @@ impl Stack {
         (status, response.json().await.unwrap())
     }
 
-    pub async fn create_app(&self) -> String {
+    pub(crate) async fn create_app(&self) -> String {
         let (status, body) = self
             .call("CreateLiveMessageApp", &[("AppName", "demo")])
             .await;
@@ -151,7 +153,7 @@ impl Stack {
         body["AppId"].as_str().unwrap().to_owned()
     }
 
-    pub async fn join_all(
+    pub(crate) async fn join_all(
         &self,
         app_id: &str,
         group_id: &str,
@@ -186,7 +188,7 @@ impl Stack {
     }
 }
 
-pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+pub(crate) fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["Code"], want_code, "{body}");
     for field in ["RequestId", "HostId", "Message", "Recommend"] {
@@ -196,7 +198,11 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str
 
 impl Stack {
     /// A key of a new RAM user of this stack's account, with the given policies attached.
-    pub async fn ram_key(&self, user: &str, policies: &[(&str, String)]) -> (String, String) {
+    pub(crate) async fn ram_key(
+        &self,
+        user: &str,
+        policies: &[(&str, String)],
+    ) -> (String, String) {
         self.store
             .create_ram_user(self.account_id, user)
             .await
@@ -219,12 +225,12 @@ impl Stack {
         (key.access_key_id, key.secret)
     }
 
-    pub fn arn(&self, app_id: &str) -> String {
+    pub(crate) fn arn(&self, app_id: &str) -> String {
         format!("acs:live::{}:rtc/{app_id}", self.account_id)
     }
 
     /// A V3 call with a raw query string, signed over `signed_query`.
-    pub async fn call_raw(
+    pub(crate) async fn call_raw(
         &self,
         action: &str,
         raw_query: &str,
@@ -259,7 +265,7 @@ impl Stack {
 }
 
 /// A policy that allows listing the users of `resource`.
-pub fn list_policy(resource: &str) -> String {
+pub(crate) fn list_policy(resource: &str) -> String {
     format!(
         r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:ListLiveMessageGroupUsers","Resource":"{resource}"}}]}}"#
     )

@@ -10,13 +10,13 @@ use crate::usecases::accounts;
 
 /// Serves administration calls.
 #[derive(Debug, Clone)]
-pub struct AdminApi {
+pub(crate) struct AdminApi {
     store: Store,
 }
 
 impl AdminApi {
     /// A service over `store`.
-    pub fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store) -> Self {
         AdminApi { store }
     }
 }

@@ -9,13 +9,13 @@ use crate::errors::reply;
 
 /// Serves AccessKey lookups.
 #[derive(Debug, Clone)]
-pub struct AuthApi {
+pub(crate) struct AuthApi {
     store: Store,
 }
 
 impl AuthApi {
     /// A service over `store`.
-    pub fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store) -> Self {
         AuthApi { store }
     }
 }

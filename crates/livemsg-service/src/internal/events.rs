@@ -29,7 +29,7 @@ pub const RESUME_FROM_METADATA: &str = "x-livemsg-resume-from";
 
 /// Serves event streams.
 #[derive(Debug, Clone)]
-pub struct EventApi {
+pub(crate) struct EventApi {
     store: Store,
     poll: Duration,
     stall: Duration,
@@ -38,7 +38,7 @@ pub struct EventApi {
 impl EventApi {
     /// A service over `store`, looking for new events every `poll`; a watcher that reads
     /// nothing for `stall` while events wait is told it fell behind.
-    pub fn new(store: Store, poll: Duration, stall: Duration) -> Self {
+    pub(crate) fn new(store: Store, poll: Duration, stall: Duration) -> Self {
         EventApi { store, poll, stall }
     }
 

@@ -17,14 +17,14 @@ use crate::usecases::membership::{check_batch_size, LogoffReason, Membership};
 
 /// Serves membership changes.
 #[derive(Debug, Clone)]
-pub struct MembershipApi {
+pub(crate) struct MembershipApi {
     store: Store,
     membership: Membership,
 }
 
 impl MembershipApi {
     /// A service over `store`, changing membership through `membership`.
-    pub fn new(store: Store, membership: Membership) -> Self {
+    pub(crate) fn new(store: Store, membership: Membership) -> Self {
         MembershipApi { store, membership }
     }
 }
@@ -57,15 +57,23 @@ fn parse_item(index: usize, item: &MembershipItem) -> Result<(GroupId, Membershi
     Ok((group_id, op))
 }
 
-/// Checks a session id: up to 128 printable ASCII characters, may be empty.
-fn session_id(value: &str) -> Result<&str, ApiError> {
-    if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+/// Checks who logs on or off: the app, the user and the session id (up to 128 printable ASCII
+/// characters, may be empty).
+fn session<'a>(
+    app_id: &str,
+    user_id: &str,
+    session_id: &'a str,
+) -> Result<(AppId, UserId, &'a str)> {
+    let app_id = AppId::parse(app_id)?;
+    let user_id = UserId::parse(user_id)?;
+    if session_id.len() > 128 || !session_id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid(
             "session_id",
             "must be at most 128 printable ASCII characters without spaces",
-        ));
+        )
+        .into());
     }
-    Ok(value)
+    Ok((app_id, user_id, session_id))
 }
 
 #[tonic::async_trait]
@@ -155,9 +163,8 @@ impl MembershipService for MembershipApi {
         let req = request.into_inner();
         reply(
             async {
-                let app_id = AppId::parse(&req.app_id)?;
-                let user_id = UserId::parse(&req.user_id)?;
-                let session_id = session_id(&req.session_id)?;
+                let (app_id, user_id, session_id) =
+                    session(&req.app_id, &req.user_id, &req.session_id)?;
                 self.membership.logon(&app_id, &user_id, session_id).await?;
                 Ok(LogonResponse {})
             }
@@ -173,9 +180,8 @@ impl MembershipService for MembershipApi {
         let req = request.into_inner();
         reply(
             async {
-                let app_id = AppId::parse(&req.app_id)?;
-                let user_id = UserId::parse(&req.user_id)?;
-                let session_id = session_id(&req.session_id)?;
+                let (app_id, user_id, session_id) =
+                    session(&req.app_id, &req.user_id, &req.session_id)?;
                 let reason = match WireReason::try_from(req.reason) {
                     Ok(WireReason::Unspecified | WireReason::Normal) => LogoffReason::Normal,
                     Ok(WireReason::Timeout) => LogoffReason::Timeout,

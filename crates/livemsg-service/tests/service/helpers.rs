@@ -1,35 +1,35 @@
 //! What the service tests share: settings on free ports, a harness with an account and an app,
 //! and short calls.
 
-pub use livemsg_domain::ErrorCode;
-pub use livemsg_proto::api::v1::app_service_client::AppServiceClient;
-pub use livemsg_proto::api::v1::group_service_client::GroupServiceClient;
-pub use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
-pub use livemsg_proto::api::v1::{
+pub(crate) use livemsg_domain::ErrorCode;
+pub(crate) use livemsg_proto::api::v1::app_service_client::AppServiceClient;
+pub(crate) use livemsg_proto::api::v1::group_service_client::GroupServiceClient;
+pub(crate) use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
+pub(crate) use livemsg_proto::api::v1::{
     CreateAppRequest, CreateGroupRequest, DescribeAppRequest, DescribeGroupRequest,
     ListGroupUsersRequest,
 };
-pub use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
-pub use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
-pub use livemsg_proto::common::v1::GroupState;
-pub use livemsg_proto::common::v1::{AppRef, Caller};
-pub use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
-pub use livemsg_proto::membership::v1::{
+pub(crate) use livemsg_proto::auth::v1::auth_service_client::AuthServiceClient;
+pub(crate) use livemsg_proto::auth::v1::ResolveAccessKeyRequest;
+pub(crate) use livemsg_proto::common::v1::GroupState;
+pub(crate) use livemsg_proto::common::v1::{AppRef, Caller};
+pub(crate) use livemsg_proto::membership::v1::membership_service_client::MembershipServiceClient;
+pub(crate) use livemsg_proto::membership::v1::{
     BatchUpdateMembershipRequest, GetGroupCountRequest, JoinGroupRequest, LeaveGroupRequest,
     MembershipItem, Operation,
 };
-pub use livemsg_proto::{AuthenticatedChannel, BearerToken};
-pub use livemsg_service::settings::SecretsSettings;
-pub use livemsg_service::{Application, ServiceSettings};
-pub use livemsg_store::{Keyring, Store};
-pub use sqlx::PgPool;
-pub use tonic::transport::Channel;
+pub(crate) use livemsg_proto::{AuthenticatedChannel, BearerToken};
+pub(crate) use livemsg_service::settings::SecretsSettings;
+pub(crate) use livemsg_service::{Application, ServiceSettings};
+pub(crate) use livemsg_store::{Keyring, Store};
+pub(crate) use sqlx::PgPool;
+pub(crate) use tonic::transport::Channel;
 
-pub const TOKEN: &str = "internal-test-token";
-pub const ADMIN_TOKEN: &str = "admin-test-token";
+pub(crate) const TOKEN: &str = "internal-test-token";
+pub(crate) const ADMIN_TOKEN: &str = "admin-test-token";
 
 /// Settings for a service on free ports with the test token and a fresh secrets key.
-pub fn test_settings() -> ServiceSettings {
+pub(crate) fn test_settings() -> ServiceSettings {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".to_owned();
     settings.service.metrics_listen = "127.0.0.1:0".to_owned();
@@ -38,7 +38,7 @@ pub fn test_settings() -> ServiceSettings {
     settings
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub channel: AuthenticatedChannel,
     pub http_addr: std::net::SocketAddr,
     pub plain: Channel,
@@ -47,7 +47,7 @@ pub struct Harness {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-pub async fn start(pool: PgPool, threshold: i64) -> Harness {
+pub(crate) async fn start(pool: PgPool, threshold: i64) -> Harness {
     let mut settings = test_settings();
     settings.internal.admin_token = ADMIN_TOKEN.into();
     settings.groups.super_group_threshold = threshold;
@@ -92,19 +92,19 @@ pub async fn start(pool: PgPool, threshold: i64) -> Harness {
     }
 }
 
-pub fn code_of(status: &tonic::Status) -> String {
+pub(crate) fn code_of(status: &tonic::Status) -> String {
     livemsg_proto::api_error_from_status(status).code_string()
 }
 
 impl Harness {
-    pub fn caller(&self) -> Option<Caller> {
+    pub(crate) fn caller(&self) -> Option<Caller> {
         Some(Caller {
             account_id: self.account,
         })
     }
 
     /// The harness's app, for the harness's account.
-    pub fn app(&self) -> Option<AppRef> {
+    pub(crate) fn app(&self) -> Option<AppRef> {
         Some(AppRef {
             caller: self.caller(),
             app_id: self.app_id.clone(),
@@ -112,7 +112,7 @@ impl Harness {
         })
     }
 
-    pub async fn create_group(&self, group_id: &str) {
+    pub(crate) async fn create_group(&self, group_id: &str) {
         GroupServiceClient::new(self.channel.clone())
             .create_group(CreateGroupRequest {
                 app: self.app(),
@@ -123,7 +123,11 @@ impl Harness {
             .unwrap();
     }
 
-    pub async fn join(&self, group_id: &str, user: &str) -> Result<(bool, i64), tonic::Status> {
+    pub(crate) async fn join(
+        &self,
+        group_id: &str,
+        user: &str,
+    ) -> Result<(bool, i64), tonic::Status> {
         let r = MembershipServiceClient::new(self.channel.clone())
             .join_group(JoinGroupRequest {
                 app_id: self.app_id.clone(),
@@ -136,7 +140,7 @@ impl Harness {
         Ok((r.changed, r.member_count))
     }
 
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         group_id: &str,
         sort_type: i64,

@@ -1,17 +1,19 @@
 //! What the store tests share: a fixture with an account and an app, and short spellings of
 //! ids, scopes, joins and pages.
 
-pub use std::collections::{HashMap, HashSet};
+pub(crate) use std::collections::{HashMap, HashSet};
 
-pub use livemsg_domain::{
+pub(crate) use livemsg_domain::{
     AccountId, AppId, AppName, AppScope, DataCenter, GroupId, GroupInfo, GroupName, GroupState,
     MembershipChange, PageSize, PageToken, SortType, UserId, UserInfo,
 };
-pub use livemsg_store::{Keyring, MembershipOp, NewApp, NewGroup, PageRequest, Store, StoreError};
-pub use sqlx::PgPool;
+pub(crate) use livemsg_store::{
+    Keyring, MembershipOp, NewApp, NewGroup, PageRequest, Store, StoreError,
+};
+pub(crate) use sqlx::PgPool;
 
 /// The scope of `app_id` for `account_id` in `data_center`.
-pub fn scope_of(account_id: i64, app_id: &AppId, data_center: DataCenter) -> AppScope {
+pub(crate) fn scope_of(account_id: i64, app_id: &AppId, data_center: DataCenter) -> AppScope {
     AppScope {
         account: AccountId::new(account_id).unwrap(),
         app: app_id.clone(),
@@ -21,7 +23,7 @@ pub fn scope_of(account_id: i64, app_id: &AppId, data_center: DataCenter) -> App
 
 /// Single joins and leaves, each alone in its transaction, as the tests spell them.
 #[allow(async_fn_in_trait)]
-pub trait Joins {
+pub(crate) trait Joins {
     async fn join_group(
         &self,
         app_id: &AppId,
@@ -65,15 +67,15 @@ impl Joins for Store {
     }
 }
 
-pub const THRESHOLD: i64 = 2_000;
+pub(crate) const THRESHOLD: i64 = 2_000;
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub store: Store,
     pub account_id: i64,
     pub app_id: AppId,
 }
 
-pub async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
+pub(crate) async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
     let store = Store::new(pool, threshold, Keyring::generate());
     let account = store.create_account("test").await.unwrap();
     let app = store
@@ -88,7 +90,7 @@ pub async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
     }
 }
 
-pub fn new_app(account_id: i64, data_center: DataCenter) -> NewApp {
+pub(crate) fn new_app(account_id: i64, data_center: DataCenter) -> NewApp {
     NewApp {
         account: AccountId::new(account_id).unwrap(),
         app_name: Some(AppName::parse("demo").unwrap()),
@@ -100,7 +102,7 @@ pub fn new_app(account_id: i64, data_center: DataCenter) -> NewApp {
     }
 }
 
-pub fn new_group(id: &str) -> NewGroup {
+pub(crate) fn new_group(id: &str) -> NewGroup {
     NewGroup {
         group_id: GroupId::parse(id).unwrap(),
         group_name: GroupName::parse("name").unwrap(),
@@ -110,11 +112,11 @@ pub fn new_group(id: &str) -> NewGroup {
     }
 }
 
-pub fn uid(s: impl AsRef<str>) -> UserId {
+pub(crate) fn uid(s: impl AsRef<str>) -> UserId {
     UserId::parse(s.as_ref()).unwrap()
 }
 
-pub fn join(user: impl AsRef<str>) -> MembershipOp {
+pub(crate) fn join(user: impl AsRef<str>) -> MembershipOp {
     MembershipOp::Join {
         user_id: uid(user),
         user_info: UserInfo::parse("").unwrap(),
@@ -123,7 +125,7 @@ pub fn join(user: impl AsRef<str>) -> MembershipOp {
 
 impl Fixture {
     /// Sets the app's callback URL.
-    pub async fn callbacks_to(&self, url: &str) {
+    pub(crate) async fn callbacks_to(&self, url: &str) {
         self.store
             .set_event_callback_url(
                 &scope_of(self.account_id, &self.app_id, DataCenter::CnShanghai),
@@ -134,7 +136,7 @@ impl Fixture {
     }
 
     /// Joins users `u{i}` for every `i` in `users` to `group`, one by one.
-    pub async fn join_each(&self, group: &GroupId, users: std::ops::Range<usize>) {
+    pub(crate) async fn join_each(&self, group: &GroupId, users: std::ops::Range<usize>) {
         for i in users {
             self.store
                 .join_group(
@@ -148,7 +150,7 @@ impl Fixture {
         }
     }
 
-    pub async fn group(&self, id: &str) -> GroupId {
+    pub(crate) async fn group(&self, id: &str) -> GroupId {
         self.store
             .create_group(
                 &scope_of(self.account_id, &self.app_id, DataCenter::CnShanghai),
@@ -159,7 +161,7 @@ impl Fixture {
         GroupId::parse(id).unwrap()
     }
 
-    pub async fn seed(&self, group: &GroupId, users: impl IntoIterator<Item = String>) {
+    pub(crate) async fn seed(&self, group: &GroupId, users: impl IntoIterator<Item = String>) {
         let ops: Vec<_> = users.into_iter().map(join).collect();
         self.store
             .apply_to_group(&self.app_id, group, &ops)
@@ -167,7 +169,7 @@ impl Fixture {
             .unwrap();
     }
 
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         group: &GroupId,
         sort: SortType,
@@ -188,7 +190,7 @@ impl Fixture {
     }
 
     /// Every user, following tokens from the first page to the last.
-    pub async fn traverse(&self, group: &GroupId, sort: SortType) -> Vec<String> {
+    pub(crate) async fn traverse(&self, group: &GroupId, sort: SortType) -> Vec<String> {
         let mut users = Vec::new();
         let mut token = 0;
         loop {
@@ -202,7 +204,7 @@ impl Fixture {
     }
 
     /// The count of member rows, to check the stored count never drifts from them.
-    pub async fn member_rows(&self, group: &GroupId) -> i64 {
+    pub(crate) async fn member_rows(&self, group: &GroupId) -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM group_members m JOIN groups g USING (group_pk)
              WHERE g.app_id = $1 AND g.group_id = $2",
@@ -215,12 +217,14 @@ impl Fixture {
     }
 }
 
-pub fn kinds(events: &[livemsg_store::GroupEvent]) -> Vec<livemsg_domain::events::EventKind> {
+pub(crate) fn kinds(
+    events: &[livemsg_store::GroupEvent],
+) -> Vec<livemsg_domain::events::EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
 
 /// Numbers everything waiting, from two sequencers at once, until nothing is left.
-pub async fn sequence_all(store: &Store) {
+pub(crate) async fn sequence_all(store: &Store) {
     loop {
         let (a, b) = tokio::join!(store.sequence_events(64, 7), store.sequence_events(64, 7));
         if a.unwrap() + b.unwrap() == 0 {
