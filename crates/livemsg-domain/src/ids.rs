@@ -91,26 +91,37 @@ id_type!(
     "UserId"
 );
 
-fn check_max_bytes(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+/// Checks free text: at most `max` bytes, and never a NUL (Postgres text cannot hold one); with
+/// `name`, no control characters either (a display name is one line of text).
+pub fn check_text(field: &str, value: &str, max: usize, name: bool) -> Result<(), ApiError> {
     if value.len() > max {
         return Err(ApiError::invalid(
             field,
             format_args!("must be at most {max} bytes long"),
         ));
     }
+    if value.contains('\0') {
+        return Err(ApiError::invalid(field, "must not contain NUL characters"));
+    }
+    if name && value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
     Ok(())
 }
 
 macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr, $is_name:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name(String);
 
         impl $name {
-            /// Checks the length of `value`.
+            /// Checks `value`: its length, no NUL (and for names no control characters).
             pub fn parse(value: &str) -> Result<Self, ApiError> {
-                check_max_bytes($field, value, $max)?;
+                check_text($field, value, $max, $is_name)?;
                 Ok($name(value.to_owned()))
             }
 
@@ -131,19 +142,22 @@ text_type!(
     /// A group's display name, at most 128 bytes.
     GroupName,
     "GroupName",
-    MAX_GROUP_NAME_BYTES
+    MAX_GROUP_NAME_BYTES,
+    true
 );
 text_type!(
     /// A group's free-form extension data, at most 32 KB.
     GroupInfo,
     "GroupInfo",
-    MAX_GROUP_INFO_BYTES
+    MAX_GROUP_INFO_BYTES,
+    false
 );
 text_type!(
     /// A member's free-form extension data, at most 512 bytes.
     UserInfo,
     "UserInfo",
-    MAX_USER_INFO_BYTES
+    MAX_USER_INFO_BYTES,
+    false
 );
 
 /// An app's display name: 2 to 16 characters (characters, not bytes: names may be Chinese).
@@ -263,6 +277,31 @@ mod tests {
         assert!(UserInfo::parse(&"u".repeat(512)).is_ok());
         assert!(UserInfo::parse(&"u".repeat(513)).is_err());
         assert!(UserInfo::parse("").is_ok());
+    }
+
+    #[test]
+    fn text_never_holds_a_nul_and_names_no_control_characters() {
+        for bad in ["a\0b", "\0"] {
+            assert_eq!(
+                GroupInfo::parse(bad).unwrap_err().message,
+                "GroupInfo must not contain NUL characters."
+            );
+            assert_eq!(
+                UserInfo::parse(bad).unwrap_err().message,
+                "UserInfo must not contain NUL characters."
+            );
+            assert_eq!(
+                GroupName::parse(bad).unwrap_err().message,
+                "GroupName must not contain NUL characters."
+            );
+        }
+        assert_eq!(
+            GroupName::parse("two\nlines").unwrap_err().message,
+            "GroupName must not contain control characters."
+        );
+        // Free-form info may hold newlines and tabs (JSON, say), and any Unicode.
+        assert!(GroupInfo::parse("{\n\t\"k\": \"直播\"\n}").is_ok());
+        assert!(UserInfo::parse("line1\nline2").is_ok());
     }
 
     #[test]

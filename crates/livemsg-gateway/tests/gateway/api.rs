@@ -353,3 +353,58 @@ async fn parameters_may_travel_in_a_form_body_under_both_schemes(pool: PgPool) {
     .await;
     assert_error(st, &b, 400, "SignatureDoesNotMatch");
 }
+
+/// What the security review found answering 500 or accepted: a NUL in free text, and callback
+/// URLs that spell a private address in ways a naive check misses. Each is a 400 naming the
+/// parameter, and nothing is stored.
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn nul_characters_and_private_callback_urls_are_refused_with_input_invalid(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let app_id = s.create_app().await;
+    for (field, value) in [("GroupName", "a\0b"), ("GroupInfo", "{\"k\":\"\0\"}")] {
+        let (st, b) = s
+            .call(
+                "CreateLiveMessageGroup",
+                &[("AppId", &app_id), ("GroupId", "g1"), (field, value)],
+            )
+            .await;
+        assert_error(st, &b, 400, "InputInvalid");
+        assert_eq!(
+            b["Message"],
+            format!("{field} must not contain NUL characters.")
+        );
+    }
+    let (st, b) = s
+        .call(
+            "DescribeLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "g1")],
+        )
+        .await;
+    assert_error(st, &b, 404, "ResourceNotExist");
+
+    for url in [
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://127.1/",
+        "http://127.0.0.1./",
+        "http://[::ffff:127.0.0.1]/cb",
+        "http://10.0.0.1\\@example.com/",
+    ] {
+        let (st, b) = s
+            .call(
+                "ModifyLiveMessageAppCallback",
+                &[("AppId", &app_id), ("EventCallbackUrl", url)],
+            )
+            .await;
+        assert_error(st, &b, 400, "InputInvalid");
+        assert_eq!(
+            b["Message"], "EventCallbackUrl must not point at a private address.",
+            "{url}"
+        );
+    }
+    let (st, b) = s
+        .call("DescribeLiveMessageApp", &[("AppId", &app_id)])
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["EventCallbackUrl"], "", "no refused URL was stored");
+}

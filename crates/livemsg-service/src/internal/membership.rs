@@ -57,6 +57,15 @@ fn parse_item(index: usize, item: &MembershipItem) -> Result<(GroupId, Membershi
     Ok((group_id, op))
 }
 
+/// The result of an item that failed.
+fn failed_item(err: ApiError) -> ItemResult {
+    ItemResult {
+        error_code: err.code_string(),
+        error_message: err.message,
+        ..ItemResult::default()
+    }
+}
+
 /// Checks who logs on or off: the app, the user and the session id (up to 128 printable ASCII
 /// characters, may be empty).
 fn session<'a>(
@@ -123,15 +132,22 @@ impl MembershipService for MembershipApi {
             async {
                 let app_id = AppId::parse(&req.app_id)?;
                 check_batch_size(req.items.len())?;
-                // Validate everything before applying anything.
-                let mut items = Vec::with_capacity(req.items.len());
+                // A malformed item fails alone, in its result; the others are applied.
+                let mut results = vec![ItemResult::default(); req.items.len()];
+                let mut valid = Vec::with_capacity(req.items.len());
+                let mut positions = Vec::with_capacity(req.items.len());
                 for (index, item) in req.items.iter().enumerate() {
-                    items.push(parse_item(index, item)?);
+                    match parse_item(index, item) {
+                        Ok(parsed) => {
+                            valid.push(parsed);
+                            positions.push(index);
+                        }
+                        Err(err) => results[index] = failed_item(err),
+                    }
                 }
-                let outcome = self.membership.apply_batch(&app_id, items).await?;
-                let results = outcome
-                    .into_iter()
-                    .map(|result| match result {
+                let outcome = self.membership.apply_batch(&app_id, valid).await?;
+                for (index, result) in positions.into_iter().zip(outcome) {
+                    results[index] = match result {
                         Ok(change) => {
                             let r = response(change);
                             ItemResult {
@@ -142,13 +158,9 @@ impl MembershipService for MembershipApi {
                                 state: r.state,
                             }
                         }
-                        Err(err) => ItemResult {
-                            error_code: err.code_string(),
-                            error_message: err.message,
-                            ..ItemResult::default()
-                        },
-                    })
-                    .collect();
+                        Err(err) => failed_item(err),
+                    };
+                }
                 Ok(BatchUpdateMembershipResponse { results })
             }
             .await,

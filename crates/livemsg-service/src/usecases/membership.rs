@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use livemsg_domain::{ApiError, AppId, GroupId, MembershipChange, UserId};
 use livemsg_store::{GroupOps, MembershipOp, Store};
 
-use crate::errors::{api_error, Result};
-use crate::workers::batcher::Batcher;
+use crate::errors::Result;
+use crate::workers::batcher::{apply_isolated, Batcher};
 
 /// The most changes one batch may carry.
 pub const MAX_BATCH_ITEMS: usize = 1_000;
@@ -74,7 +74,8 @@ impl Membership {
     }
 
     /// Many joins and leaves of one app, in one transaction, each group's in the order given.
-    /// Returns one result per item, in order: a group that does not exist fails alone.
+    /// Returns one result per item, in order: a group that does not exist fails alone, and so
+    /// does any change the database refuses.
     pub async fn apply_batch(
         &self,
         app_id: &AppId,
@@ -101,21 +102,11 @@ impl Membership {
                 ops,
             })
             .collect();
-        let outcome = self.store.apply_to_groups(&batch).await?;
+        let outcome = apply_isolated(&self.store, &batch).await;
         let mut results: Vec<Option<Result<MembershipChange, ApiError>>> = vec![None; total];
-        for ((_, indexes, _), result) in by_group.iter().zip(outcome) {
-            match result {
-                Ok(changes) => {
-                    for (index, change) in indexes.iter().zip(changes) {
-                        results[*index] = Some(Ok(change));
-                    }
-                }
-                Err(err) => {
-                    let err = api_error(err);
-                    for index in indexes {
-                        results[*index] = Some(Err(err.clone()));
-                    }
-                }
+        for ((_, indexes, _), changes) in by_group.iter().zip(outcome) {
+            for (index, change) in indexes.iter().zip(changes) {
+                results[*index] = Some(change);
             }
         }
         Ok(results

@@ -5,7 +5,8 @@
 //! `membership.max_batch`), so a lone change goes out at once and waits for nothing; under load
 //! the queue fills while the writers are busy and each commit carries many changes. Changes to
 //! one group keep their order of arrival. If a batch fails as a whole (a database error), each
-//! of its groups is tried again on its own, so one group's trouble is not another's.
+//! of its groups is tried again on its own, and a group that still fails has each of its
+//! changes tried alone, so one caller's trouble is nobody else's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,11 @@ impl Batcher {
         Batcher { queue }
     }
 
+    /// How many changes wait for a writer now.
+    pub fn waiting(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Applies one change, together with whatever else is waiting.
     pub async fn apply(
         &self,
@@ -91,6 +97,65 @@ async fn write(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>, max_
     }
 }
 
+/// Each change's outcome, in order, from one group's result: the same error for all of them
+/// when the group failed as a whole (mapped, and logged, once).
+fn per_change(
+    result: Result<Vec<MembershipChange>, StoreError>,
+    count: usize,
+) -> Vec<Result<MembershipChange, ApiError>> {
+    match result {
+        Ok(changes) => changes.into_iter().map(Ok).collect(),
+        Err(err) => vec![Err(errors::api_error(err)); count],
+    }
+}
+
+/// Applies one group's changes in a transaction of their own. If that fails with a database
+/// error (not a missing group) and there are several changes, each is tried alone, so one bad
+/// change fails only its own caller.
+async fn apply_alone(store: &Store, one: &GroupOps<'_>) -> Vec<Result<MembershipChange, ApiError>> {
+    let result = match store.apply_to_groups(std::slice::from_ref(one)).await {
+        Ok(mut result) => result.pop().unwrap_or(Err(StoreError::GroupNotFound)),
+        Err(err) => Err(err),
+    };
+    match result {
+        Err(StoreError::Database(err)) if one.ops.len() > 1 => {
+            tracing::warn!(error = ?err, changes = one.ops.len(), "a group's changes failed together; trying each alone");
+            let mut changes = Vec::with_capacity(one.ops.len());
+            for op in one.ops {
+                let change = store.apply_one(one.app_id, one.group_id, op.clone()).await;
+                changes.push(change.map_err(errors::api_error));
+            }
+            changes
+        }
+        result => per_change(result, one.ops.len()),
+    }
+}
+
+/// Applies the changes of several groups in one transaction and returns each change's outcome,
+/// per group, in order. If the transaction fails (a database error), each group is tried
+/// alone, and a group that still fails has each of its changes tried alone: a failure is
+/// confined to the change that causes it.
+pub(crate) async fn apply_isolated(
+    store: &Store,
+    ops: &[GroupOps<'_>],
+) -> Vec<Vec<Result<MembershipChange, ApiError>>> {
+    match store.apply_to_groups(ops).await {
+        Ok(results) => results
+            .into_iter()
+            .zip(ops)
+            .map(|(result, one)| per_change(result, one.ops.len()))
+            .collect(),
+        Err(err) => {
+            tracing::warn!(error = ?err, groups = ops.len(), "a membership batch failed; trying each group alone");
+            let mut results = Vec::with_capacity(ops.len());
+            for one in ops {
+                results.push(apply_alone(store, one).await);
+            }
+            results
+        }
+    }
+}
+
 /// Writes one batch and answers every change in it.
 async fn commit(store: &Store, batch: Vec<Pending>) {
     // Per group, in order of arrival.
@@ -113,36 +178,10 @@ async fn commit(store: &Store, batch: Vec<Pending>) {
             ops,
         })
         .collect();
-    let outcome = match store.apply_to_groups(&ops).await {
-        Ok(results) => results,
-        Err(err) if groups.len() > 1 => {
-            tracing::warn!(error = ?err, groups = groups.len(), "a membership batch failed; trying each group alone");
-            let mut results = Vec::with_capacity(ops.len());
-            for one in &ops {
-                results.push(
-                    match store.apply_to_groups(std::slice::from_ref(one)).await {
-                        Ok(mut result) => result.pop().unwrap_or(Err(StoreError::GroupNotFound)),
-                        Err(err) => Err(err),
-                    },
-                );
-            }
-            results
-        }
-        Err(err) => vec![Err(err)],
-    };
-    for ((_, _, _, replies), result) in groups.into_iter().zip(outcome) {
-        match result {
-            Ok(changes) => {
-                for (reply, change) in replies.into_iter().zip(changes) {
-                    let _ = reply.send(Ok(change));
-                }
-            }
-            Err(err) => {
-                let err = errors::api_error(err);
-                for reply in replies {
-                    let _ = reply.send(Err(err.clone()));
-                }
-            }
+    let outcome = apply_isolated(store, &ops).await;
+    for ((_, _, _, replies), results) in groups.into_iter().zip(outcome) {
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
         }
     }
 }

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use livemsg_store::{CallbackBatch, CallbackStream, FailedBatch, Store};
 
 pub use body::{event_code, signature, Body, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use egress::PublicResolver;
 
 use crate::settings::CallbackSettings;
 
@@ -34,17 +33,11 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher over `store`; `owner` names this instance in leases.
     pub fn new(store: Store, settings: CallbackSettings) -> Result<Self, reqwest::Error> {
-        let mut client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("livemsg/", env!("CARGO_PKG_VERSION")));
-        if !settings.allow_private_urls {
-            client = client.dns_resolver(Arc::new(PublicResolver));
-        }
+        let client = egress::client(&settings)?;
         let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         Ok(Dispatcher {
             store,
-            client: client.build()?,
+            client,
             settings: Arc::new(settings),
             owner: owner.into(),
         })
@@ -179,6 +172,7 @@ impl Dispatcher {
 
     /// POSTs one batch; any 2xx answer is a success.
     async fn send(&self, stream: &CallbackStream, batch: &CallbackBatch) -> Result<(), String> {
+        egress::check(&stream.url, self.settings.allow_private_urls)?;
         let body = serde_json::to_vec(&Body::new(
             &stream.app_id,
             &batch.transaction_id,
@@ -197,7 +191,8 @@ impl Dispatcher {
             .body(body)
             .send()
             .await
-            .map_err(|e| chain(&e))?;
+            // The URL may carry a token: it stays out of the error text (and the log).
+            .map_err(|e| chain(&e.without_url()))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
