@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) errors: ErrorContext,
     pub(crate) limiter: RateLimiter,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_params: usize,
     pub(crate) max_clock_skew: chrono::Duration,
     pub(crate) trust_forwarded_headers: bool,
 }
@@ -66,6 +68,7 @@ pub struct Application {
     metrics_listener: TcpListener,
     router: Router,
     shared: Arc<Shared>,
+    limits: livemsg_runtime::http::HttpLimits,
     drain: Drain,
 }
 
@@ -107,6 +110,8 @@ impl Application {
             },
             limiter: RateLimiter::new(settings.ratelimit.clone())?,
             max_body_bytes: http.max_body_bytes,
+            body_timeout: Duration::from_millis(http.body_timeout_ms),
+            max_params: http.max_params,
             max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
             trust_forwarded_headers: http.trust_forwarded_headers,
         });
@@ -123,6 +128,11 @@ impl Application {
             metrics_listener,
             router,
             shared,
+            limits: livemsg_runtime::http::HttpLimits {
+                header_timeout: Duration::from_millis(http.header_timeout_ms),
+                max_header_bytes: http.max_header_bytes,
+                max_connections: http.max_connections,
+            },
             drain: Drain {
                 delay: Duration::from_millis(http.shutdown_delay_ms),
                 grace: Duration::from_millis(http.shutdown_grace_ms),
@@ -158,23 +168,10 @@ impl Application {
             }
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        // Small responses go out at once: without TCP_NODELAY, Nagle's algorithm and the peer's
-        // delayed ACK hold a response back by up to 40 ms (the benchmark found it).
-        use axum::serve::ListenerExt;
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let server = livemsg_runtime::http::serve(self.listener, self.router, self.limits, async {
             let _ = stopped.await;
         });
-        let server = tokio::spawn(async move { server.await });
+        let server = tokio::spawn(server);
         let shared = self.shared.clone();
         let result = self
             .drain

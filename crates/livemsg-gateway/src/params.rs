@@ -41,7 +41,23 @@ pub fn parse_list<'a>(field: &str, value: &'a str) -> Result<Vec<&'a str>, ApiEr
 /// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, `%XY` a byte). Empty
 /// segments are skipped. Text that is not UTF-8 after decoding is refused.
 pub fn decode_pairs(raw: &[u8], source: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let mut pairs = Vec::new();
+    decode_pairs_limited(raw, source, usize::MAX)
+}
+
+/// [`decode_pairs`], refusing more than `max` pairs before decoding any.
+pub fn decode_pairs_limited(
+    raw: &[u8],
+    source: &str,
+    max: usize,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let count = raw.split(|b| *b == b'&').filter(|s| !s.is_empty()).count();
+    if count > max {
+        return Err(ApiError::invalid(
+            source,
+            format_args!("must carry at most {max} parameters"),
+        ));
+    }
+    let mut pairs = Vec::with_capacity(count);
     for segment in raw.split(|b| *b == b'&') {
         if segment.is_empty() {
             continue;

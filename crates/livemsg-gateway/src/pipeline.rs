@@ -17,7 +17,7 @@ use livemsg_ratelimit::Decision;
 use crate::actions::{Action, Call, Fields, API_VERSION};
 use crate::auth::{Envelope, SignedParts};
 use crate::authz::{self, Circumstances};
-use crate::params::{decode_pairs, Params};
+use crate::params::{decode_pairs_limited, Params};
 use crate::response::{self, new_request_id};
 use crate::Shared;
 
@@ -120,17 +120,27 @@ async fn process(
         ));
     }
     // Parse.
-    let body = axum::body::to_bytes(body, shared.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::invalid(
-                "The request body",
-                format_args!("must be at most {} bytes long", shared.max_body_bytes),
-            )
-        })?;
-    let query = decode_pairs(
+    let body = tokio::time::timeout(
+        shared.body_timeout,
+        axum::body::to_bytes(body, shared.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::invalid(
+            "The request body",
+            format_args!("must arrive within {} ms", shared.body_timeout.as_millis()),
+        )
+    })?
+    .map_err(|_| {
+        ApiError::invalid(
+            "The request body",
+            format_args!("must be at most {} bytes long", shared.max_body_bytes),
+        )
+    })?;
+    let query = decode_pairs_limited(
         parts.uri.query().unwrap_or_default().as_bytes(),
         "The query string",
+        shared.max_params,
     )?;
     let is_form = parts
         .headers
@@ -142,10 +152,16 @@ async fn process(
                 .starts_with("application/x-www-form-urlencoded")
         });
     let form = if is_form {
-        decode_pairs(&body, "The form body")?
+        decode_pairs_limited(&body, "The form body", shared.max_params)?
     } else {
         Vec::new()
     };
+    if query.len() + form.len() > shared.max_params {
+        return Err(ApiError::invalid(
+            "The request",
+            format_args!("must carry at most {} parameters", shared.max_params),
+        ));
+    }
     let params = Params::new(query, form)?;
     let signed = SignedParts {
         method: parts.method.as_str(),

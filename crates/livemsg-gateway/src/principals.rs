@@ -25,6 +25,8 @@ pub(crate) struct Principal {
     pub enabled: bool,
     /// `None` for the account's root key, else the RAM user and its policies.
     pub ram_user: Option<RamUser>,
+    /// About how many bytes this principal holds (for the cache's bound).
+    weight: usize,
 }
 
 /// A RAM user and the policies attached to it.
@@ -47,6 +49,9 @@ impl std::fmt::Debug for Principal {
     }
 }
 
+/// The most bytes the cache of resolved keys holds (ids, secrets and policy documents).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Resolves AccessKeys, with a time-bounded cache.
 #[derive(Debug, Clone)]
 pub(crate) struct Principals {
@@ -59,9 +64,15 @@ impl Principals {
     pub(crate) fn new(client: AuthServiceClient<AuthenticatedChannel>, ttl: Duration) -> Self {
         Principals {
             client,
+            // Bounded by bytes, not entries: an unknown key costs its id's length, a known one
+            // its secret and policy documents as well.
             cache: moka::sync::Cache::builder()
                 .time_to_live(ttl)
-                .max_capacity(100_000)
+                .weigher(|id: &String, principal: &Option<Arc<Principal>>| {
+                    let size = id.len() + principal.as_ref().map_or(0, |p| p.weight);
+                    u32::try_from(size + 64).unwrap_or(u32::MAX)
+                })
+                .max_capacity(CACHE_BYTES)
                 .build(),
         }
     }
@@ -97,6 +108,9 @@ impl Principals {
                 };
             }
         };
+        let weight = key.access_key_secret.len()
+            + key.user_name.len()
+            + key.policies.iter().map(String::len).sum::<usize>();
         let ram_user = if key.user_name.is_empty() {
             None
         } else {
@@ -120,6 +134,7 @@ impl Principals {
             secret: key.access_key_secret,
             enabled: key.enabled,
             ram_user,
+            weight,
         })))
     }
 }

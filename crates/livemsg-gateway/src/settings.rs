@@ -43,6 +43,16 @@ pub struct HttpSettings {
     pub recommend_url: String,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive, in milliseconds.
+    pub body_timeout_ms: u64,
+    /// How long a request head may take to arrive (and an idle connection stay open).
+    pub header_timeout_ms: u64,
+    /// The largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// How many connections may be open at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// How many parameters one request may carry (query and body together).
+    pub max_params: usize,
     /// How far a request's signing time may be from the gateway's clock, in seconds.
     pub max_clock_skew_secs: i64,
     /// How long a resolved AccessKey (secret, RAM user, policies) is reused, in milliseconds:
@@ -100,6 +110,11 @@ impl Default for HttpSettings {
             host_id: "livemsg".to_owned(),
             recommend_url: String::new(),
             max_body_bytes: 256 * 1024,
+            body_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            max_header_bytes: 96 * 1024,
+            max_connections: 4_096,
+            max_params: 1_000,
             max_clock_skew_secs: 15 * 60,
             auth_cache_ttl_ms: 5_000,
             nonce_key_prefix: "livemsg:nonce".to_owned(),

@@ -12,6 +12,7 @@
 //! The directory is `LIVEMSG_CONFIG_DIR` (default `config`); missing files are skipped, so a
 //! binary runs from environment variables alone, as in a container.
 
+pub mod http;
 pub mod telemetry;
 
 use secrecy::SecretString;

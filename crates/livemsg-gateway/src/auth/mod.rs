@@ -119,13 +119,33 @@ pub fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|_| ApiError::of(ErrorCode::InvalidTimeStampFormat))
 }
 
+/// The longest AccessKeyId looked up; Alibaba's are 24 characters (`LTAI` and 20).
+pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
+
+/// Refuses what can never be an AccessKeyId (too long, or characters other than letters,
+/// digits, `.`, `_` and `-`) before it is looked up, cached or logged.
+fn check_access_key_id(id: &str) -> Result<(), ApiError> {
+    let plausible = !id.is_empty()
+        && id.len() <= MAX_ACCESS_KEY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if plausible {
+        Ok(())
+    } else {
+        Err(ApiError::of(ErrorCode::InvalidAccessKeyIdNotFound))
+    }
+}
+
 impl Envelope {
     /// Reads the envelope of a request (the parse step).
     pub fn read(parts: &SignedParts<'_>) -> Result<Envelope, ApiError> {
-        if let Some(authorization) = header(parts.headers, "authorization")? {
-            return Self::read_v3(parts, authorization);
-        }
-        Self::read_v1(parts)
+        let envelope = match header(parts.headers, "authorization")? {
+            Some(authorization) => Self::read_v3(parts, authorization)?,
+            None => Self::read_v1(parts)?,
+        };
+        check_access_key_id(&envelope.access_key_id)?;
+        Ok(envelope)
     }
 
     fn read_v3(parts: &SignedParts<'_>, authorization: &str) -> Result<Envelope, ApiError> {

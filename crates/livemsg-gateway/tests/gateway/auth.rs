@@ -118,7 +118,7 @@ async fn a_nonce_is_accepted_once_and_only_after_a_valid_signature(pool: PgPool)
     assert_error(st, &b, 400, "SignatureNonceUsed");
 
     // Across gateway instances too: two gateways sharing one nonce prefix.
-    let mut shared = GatewaySettings::default();
+    let mut shared = test_gateway_settings().await;
     shared.gateway.nonce_key_prefix = unique_prefix();
     // Shared only through Redis: give a loaded test run time to answer rather than fall back
     // to each instance's memory.
@@ -373,4 +373,35 @@ async fn random_and_tampered_requests_never_authenticate_nor_crash_the_gateway(p
     // Still serving.
     let (status, _) = s.call("DescribeLiveMessageApp", &[("AppId", &app)]).await;
     assert_eq!(status, 200);
+}
+
+/// An AccessKeyId that can never exist (too long, or with characters no key has) is refused
+/// as not found before it is looked up, cached or logged, under both schemes.
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn impossible_access_key_ids_are_refused_before_any_lookup(pool: PgPool) {
+    let s = start(pool, 2_000).await;
+    let long = "A".repeat(20_000);
+    for id in [long.as_str(), "LTAI%00", "key with spaces"] {
+        let (status, body) = s.call_as("CreateLiveMessageApp", &[], id, &s.secret).await;
+        assert_error(status, &body, 404, "InvalidAccessKeyId.NotFound");
+    }
+    let huge = "B".repeat(100_000);
+    for id in ["LTAI%0A2026-01-01T00:00:00Z%20INFO%20forged", huge.as_str()] {
+        let body = format!(
+            "Action=CreateLiveMessageApp&Version=2016-11-01&AccessKeyId={id}\
+             &SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&SignatureNonce=n1\
+             &Timestamp={}&Signature=x",
+            now()
+        );
+        let response = s
+            .http
+            .post(format!("http://{}/", s.gateway))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = Stack::read(response).await;
+        assert_error(status, &body, 404, "InvalidAccessKeyId.NotFound");
+    }
 }

@@ -31,12 +31,38 @@ pub(crate) fn unique_prefix() -> String {
 /// How long test gateways keep a resolved key: administrators' changes land within this.
 pub(crate) const AUTH_CACHE_TTL_MS: u64 = 300;
 
-pub(crate) async fn gateway_for(service_url: String) -> String {
+/// The Redis the tests use: `REDIS_URL`, as for the whole suite.
+pub(crate) fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Gateway settings for a test: the suite's Redis (which must answer: a gateway test never
+/// passes on the in-process fallback unless it stops a Redis of its own on purpose), and
+/// prefixes of its own.
+pub(crate) async fn test_gateway_settings() -> GatewaySettings {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|err| {
+            panic!("Redis at {url} must be running for the gateway tests: {err}")
+        });
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_else(|err| panic!("Redis at {url} does not answer: {err}"));
+    assert_eq!(pong, "PONG");
     let mut settings = GatewaySettings::default();
+    settings.ratelimit.redis_url = url.into();
     settings.ratelimit.key_prefix = unique_prefix();
     settings.gateway.nonce_key_prefix = unique_prefix();
     settings.gateway.auth_cache_ttl_ms = AUTH_CACHE_TTL_MS;
-    gateway_with(service_url, settings).await
+    settings
+}
+
+pub(crate) async fn gateway_for(service_url: String) -> String {
+    gateway_with(service_url, test_gateway_settings().await).await
 }
 
 /// The internal token the test service requires and the test gateways send.

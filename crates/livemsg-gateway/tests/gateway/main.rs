@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod helpers;
+mod listener;
 mod operations;
 mod ram;
 mod ratelimit;

@@ -66,7 +66,7 @@ async fn an_unreachable_service_answers_service_unavailable() {
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
     let s = start(pool, 2_000).await;
-    let mut settings = GatewaySettings::default();
+    let mut settings = test_gateway_settings().await;
     settings.gateway.listen = "127.0.0.1:0".into();
     settings.gateway.metrics_listen = "127.0.0.1:0".into();
     settings.gateway.service_url = s.service.clone();
@@ -175,8 +175,9 @@ async fn the_internal_hop_can_run_over_mutual_tls(pool: PgPool) {
     let port = service.local_addr().port();
     tokio::spawn(service.run_until_stopped(std::future::pending()));
 
+    let base = test_gateway_settings().await;
     let gateway = |ca: bool, client_cert: bool, scheme: &str| {
-        let mut g = GatewaySettings::default();
+        let mut g = base.clone();
         g.ratelimit.key_prefix = unique_prefix();
         g.gateway.nonce_key_prefix = unique_prefix();
         if ca {

@@ -8,7 +8,7 @@ async fn four_hundred_calls_through_two_gateways_admit_exactly_the_limit(pool: P
     let app_id = s.create_app().await;
     // Two more gateway instances sharing one Redis budget. The window is a minute so that
     // however long 400 calls take here, they all fall in one window.
-    let mut settings = GatewaySettings::default();
+    let mut settings = test_gateway_settings().await;
     settings.ratelimit.key_prefix = unique_prefix();
     settings.ratelimit.window_ms = 60_000;
     // This test is about the shared Redis window; under a loaded test run Redis may answer
@@ -89,7 +89,7 @@ async fn four_hundred_calls_through_two_gateways_admit_exactly_the_limit(pool: P
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn forged_requests_do_not_spend_the_accounts_budget(pool: PgPool) {
     let mut s = start(pool, 2_000).await;
-    let mut settings = GatewaySettings::default();
+    let mut settings = test_gateway_settings().await;
     settings.ratelimit.key_prefix = unique_prefix();
     settings.ratelimit.per_second = 2;
     settings.ratelimit.window_ms = 60_000;
