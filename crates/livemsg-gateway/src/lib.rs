@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) max_params: usize,
     pub(crate) max_clock_skew: chrono::Duration,
     pub(crate) trust_forwarded_headers: bool,
+    /// The last answer of the service's health check, and when it came.
+    pub(crate) readiness: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 /// A bound, not yet serving, gateway.
@@ -92,11 +94,14 @@ impl Application {
                 AuthServiceClient::with_interceptor(channel.clone(), token.clone()),
                 Duration::from_millis(http.auth_cache_ttl_ms),
             ),
+            // A request is valid from skew before to skew after its signing time; a minute more
+            // covers gateways whose clocks drift apart.
             replay: ReplayGuard::new(
                 &settings.ratelimit.redis_url,
                 &http.nonce_key_prefix,
-                2 * skew,
+                2 * skew + Duration::from_secs(60),
                 Duration::from_millis(settings.ratelimit.timeout_ms),
+                http.nonce_memory_entries,
             )?,
             clients: Clients::new(tonic::service::interceptor::InterceptedService::new(
                 channel.clone(),
@@ -114,6 +119,7 @@ impl Application {
             max_params: http.max_params,
             max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
             trust_forwarded_headers: http.trust_forwarded_headers,
+            readiness: std::sync::Mutex::new(None),
         });
         let router = Router::new()
             .route("/", any(pipeline::rpc))
@@ -187,32 +193,62 @@ impl Application {
     }
 }
 
-/// Ready when not draining, the service reports SERVING and Redis answers.
-async fn ready(State(shared): State<Arc<Shared>>) -> (axum::http::StatusCode, &'static str) {
+/// How long a readiness answer is reused: `/readyz` is on the public port, and each fresh
+/// answer costs a health call to the service.
+const READY_CACHE: Duration = Duration::from_secs(1);
+
+/// The query of `/readyz`: `?strict=true` also requires Redis to answer.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReadyQuery {
+    #[serde(default)]
+    strict: bool,
+}
+
+/// Ready when not draining and the service reports SERVING (which it does while Postgres
+/// answers). Redis is not required: rate limits and nonces fall back to each gateway's memory,
+/// so a slow Redis must not take every gateway out of rotation; `?strict=true` (for operators)
+/// requires it too.
+async fn ready(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(query): axum::extract::Query<ReadyQuery>,
+) -> (axum::http::StatusCode, &'static str) {
     use axum::http::StatusCode;
-    use tonic_health::pb::health_check_response::ServingStatus;
     if shared.draining.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    let check = tokio::time::timeout(
-        Duration::from_secs(2),
-        shared
-            .health
-            .clone()
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            }),
-    )
-    .await;
-    let serving = matches!(check, Ok(Ok(r)) if r.get_ref().status() == ServingStatus::Serving);
-    if !serving {
+    if !shared.service_serving().await {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the service is not serving",
         );
     }
-    if !shared.replay.redis_answers().await {
+    if query.strict && !shared.replay.redis_answers().await {
         return (StatusCode::SERVICE_UNAVAILABLE, "redis does not answer");
     }
     (StatusCode::OK, "ready")
+}
+
+impl Shared {
+    /// Whether the service reports SERVING, asked at most once per [`READY_CACHE`].
+    async fn service_serving(&self) -> bool {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        if let Some((at, serving)) = *self.readiness.lock().expect("readiness lock") {
+            if at.elapsed() < READY_CACHE {
+                return serving;
+            }
+        }
+        let check = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.health
+                .clone()
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                }),
+        )
+        .await;
+        let serving = matches!(check, Ok(Ok(r)) if r.get_ref().status() == ServingStatus::Serving);
+        *self.readiness.lock().expect("readiness lock") =
+            Some((std::time::Instant::now(), serving));
+        serving
+    }
 }

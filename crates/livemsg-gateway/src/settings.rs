@@ -60,6 +60,9 @@ pub struct HttpSettings {
     pub auth_cache_ttl_ms: u64,
     /// Prefix of the Redis keys that remember signature nonces.
     pub nonce_key_prefix: String,
+    /// How many nonces this gateway remembers within the validity window, at most; past that,
+    /// requests are refused as unavailable rather than accepted unremembered.
+    pub nonce_memory_entries: usize,
     /// Take the caller's address from `X-Forwarded-For` and TLS from `X-Forwarded-Proto`
     /// (only behind a proxy that sets them; otherwise callers could forge their address).
     pub trust_forwarded_headers: bool,
@@ -118,6 +121,7 @@ impl Default for HttpSettings {
             max_clock_skew_secs: 15 * 60,
             auth_cache_ttl_ms: 5_000,
             nonce_key_prefix: "livemsg:nonce".to_owned(),
+            nonce_memory_entries: 4_000_000,
             trust_forwarded_headers: false,
             metrics_listen: "127.0.0.1:9101".to_owned(),
             shutdown_delay_ms: 0,

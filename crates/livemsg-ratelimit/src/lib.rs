@@ -11,6 +11,8 @@
 pub mod local;
 pub mod redis;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod window;
 
 use std::future::Future;

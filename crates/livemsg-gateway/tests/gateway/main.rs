@@ -9,3 +9,4 @@ mod listener;
 mod operations;
 mod ram;
 mod ratelimit;
+mod replay;
