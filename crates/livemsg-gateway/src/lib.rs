@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     pub(crate) max_params: usize,
     pub(crate) max_clock_skew: chrono::Duration,
     pub(crate) trust_forwarded_headers: bool,
+    pub(crate) trusted_proxy_hops: usize,
     /// The last answer of the service's health check, and when it came.
     pub(crate) readiness: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
@@ -119,6 +120,7 @@ impl Application {
             max_params: http.max_params,
             max_clock_skew: chrono::Duration::seconds(http.max_clock_skew_secs),
             trust_forwarded_headers: http.trust_forwarded_headers,
+            trusted_proxy_hops: http.trusted_proxy_hops,
             readiness: std::sync::Mutex::new(None),
         });
         let router = Router::new()

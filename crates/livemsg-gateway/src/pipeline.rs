@@ -81,29 +81,65 @@ struct Outcome {
     code: String,
 }
 
-/// Where the request came from and whether it was encrypted, for policy conditions.
+/// Where the request came from and whether it was encrypted, for policy conditions. Behind
+/// `trusted_proxy_hops` proxies (with `trust_forwarded_headers`), the client is the address that
+/// many hops left of the peer in `X-Forwarded-For` (each proxy appends the address it saw, so
+/// entries further left are whatever the client chose to send), and TLS is the last
+/// `X-Forwarded-Proto` (the one the nearest proxy set). Addresses are compared in their
+/// canonical form, so an IPv4 client seen as `::ffff:a.b.c.d` matches IPv4 ranges.
 fn circumstances(
     shared: &Shared,
     peer: SocketAddr,
     headers: &axum::http::HeaderMap,
 ) -> Circumstances {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let forwarded_ip = header("x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .and_then(|ip| ip.trim().parse().ok());
     let (source_ip, secure_transport) = if shared.trust_forwarded_headers {
         (
-            forwarded_ip.or(Some(peer.ip())),
-            header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            forwarded_client(headers, peer.ip(), shared.trusted_proxy_hops),
+            forwarded_https(headers),
         )
     } else {
-        (Some(peer.ip()), false)
+        (Some(peer.ip().to_canonical()), false)
     };
     Circumstances {
         source_ip,
         now: chrono::Utc::now().fixed_offset(),
         secure_transport,
     }
+}
+
+/// The client's address behind `hops` trusted proxies; `None` when the entry there is not an
+/// address (a proxy that writes something else is misconfigured: conditions on the address
+/// then see none).
+fn forwarded_client(
+    headers: &axum::http::HeaderMap,
+    peer: std::net::IpAddr,
+    hops: usize,
+) -> Option<std::net::IpAddr> {
+    let mut chain: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let peer = peer.to_string();
+    chain.push(&peer);
+    let at = chain.len().saturating_sub(1 + hops);
+    chain[at]
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// Whether the nearest proxy says the client spoke HTTPS (the last `X-Forwarded-Proto`).
+fn forwarded_https(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 async fn process(
@@ -234,4 +270,74 @@ async fn process(
             params: &params,
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_client_is_counted_from_the_right_past_the_trusted_proxies() {
+        let peer: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let spoofed = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7")]);
+        // One proxy (the peer) appended what it saw: the rightmost entry.
+        assert_eq!(
+            forwarded_client(&spoofed, peer, 1),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        // Two proxies: one more to the left.
+        assert_eq!(
+            forwarded_client(&spoofed, peer, 2),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        // Several headers are one list, in order; too few entries: the leftmost.
+        let split = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        assert_eq!(
+            forwarded_client(&split, peer, 1),
+            Some("2.2.2.2".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded_client(&split, peer, 9),
+            Some("1.1.1.1".parse().unwrap())
+        );
+        // No header: the peer itself.
+        assert_eq!(forwarded_client(&HeaderMap::new(), peer, 1), Some(peer));
+        // Mapped IPv6 is normalized; garbage is no address.
+        let mapped = headers(&[("x-forwarded-for", "::ffff:203.0.113.9")]);
+        assert_eq!(
+            forwarded_client(&mapped, peer, 1),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let garbage = headers(&[("x-forwarded-for", "unknown")]);
+        assert_eq!(forwarded_client(&garbage, peer, 1), None);
+    }
+
+    #[test]
+    fn the_nearest_proxy_says_whether_the_client_used_tls() {
+        assert!(forwarded_https(&headers(&[(
+            "x-forwarded-proto",
+            "http, https"
+        )])));
+        assert!(!forwarded_https(&headers(&[(
+            "x-forwarded-proto",
+            "https, http"
+        )])));
+        assert!(!forwarded_https(&headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-proto", "http")
+        ])));
+        assert!(!forwarded_https(&HeaderMap::new()));
+    }
 }

@@ -66,6 +66,9 @@ pub struct HttpSettings {
     /// Take the caller's address from `X-Forwarded-For` and TLS from `X-Forwarded-Proto`
     /// (only behind a proxy that sets them; otherwise callers could forge their address).
     pub trust_forwarded_headers: bool,
+    /// How many proxies in front of the gateway append to `X-Forwarded-For` (the client is that
+    /// many entries from the right, counting the peer).
+    pub trusted_proxy_hops: usize,
     /// Where `/metrics` is served (kept off the public port).
     pub metrics_listen: String,
     /// On SIGTERM, how long to keep serving while `/readyz` answers 503, so that load
@@ -123,6 +126,7 @@ impl Default for HttpSettings {
             nonce_key_prefix: "livemsg:nonce".to_owned(),
             nonce_memory_entries: 4_000_000,
             trust_forwarded_headers: false,
+            trusted_proxy_hops: 1,
             metrics_listen: "127.0.0.1:9101".to_owned(),
             shutdown_delay_ms: 0,
             shutdown_grace_ms: 25_000,

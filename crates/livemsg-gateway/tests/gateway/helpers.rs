@@ -264,6 +264,21 @@ impl Stack {
         key: (&str, &str),
         nonce: &str,
     ) -> (u16, Value) {
+        self.call_raw_with(action, raw_query, signed_query, key, nonce, &[])
+            .await
+    }
+
+    /// A V3 call with a raw query string, signed over `signed_query`, with `extra` headers
+    /// besides the signed ones (as a proxy in front of the gateway would add).
+    pub(crate) async fn call_raw_with(
+        &self,
+        action: &str,
+        raw_query: &str,
+        signed_query: &[(&str, &str)],
+        key: (&str, &str),
+        nonce: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
         let date = now();
         let headers = v3_headers(
             &V3Request {
@@ -285,6 +300,9 @@ impl Stack {
             if name != "host" {
                 request = request.header(name, value);
             }
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
         }
         Self::read(request.send().await.unwrap()).await
     }

@@ -126,3 +126,83 @@ async fn conditions_see_the_callers_address_and_the_time(pool: PgPool) {
         assert_eq!(st, want, "{user}: {b}");
     }
 }
+
+/// Behind a proxy (`trust_forwarded_headers`, one trusted hop), conditions see the address the
+/// proxy appended, not one the client put to the left of it, in its canonical form; and TLS as
+/// the proxy reports it. Without the setting the headers are ignored.
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn behind_a_trusted_proxy_conditions_see_the_address_it_appended(pool: PgPool) {
+    let mut s = start(pool, 2_000).await;
+    let app = s.create_app().await;
+    let allow_from = |range: &str, tls: bool| {
+        let tls = if tls {
+            r#","Bool":{"acs:SecureTransport":"true"}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:DescribeLiveMessageApp","Resource":"*","Condition":{{"IpAddress":{{"acs:SourceIp":"{range}"}}{tls}}}}}]}}"#
+        )
+    };
+    let (office, office_secret) = s
+        .ram_key("office", &[("office", allow_from("203.0.113.0/24", false))])
+        .await;
+    let (secure, secure_secret) = s
+        .ram_key("secure", &[("secure", allow_from("203.0.113.0/24", true))])
+        .await;
+    let call = |s: &Stack, key: (String, String), headers: Vec<(&'static str, &'static str)>| {
+        let (s, app) = (s.clone(), app.clone());
+        async move {
+            let query = format!("AppId={app}");
+            s.call_raw_with(
+                "DescribeLiveMessageApp",
+                &query,
+                &[("AppId", &app)],
+                (&key.0, &key.1),
+                &nonce(),
+                &headers,
+            )
+            .await
+            .0
+        }
+    };
+    let office_key = (office.clone(), office_secret.clone());
+    let secure_key = (secure.clone(), secure_secret.clone());
+
+    // Not trusted: the headers are ignored, the caller is 127.0.0.1.
+    assert_eq!(
+        call(
+            &s,
+            office_key.clone(),
+            vec![("x-forwarded-for", "203.0.113.9")]
+        )
+        .await,
+        403
+    );
+
+    let mut settings = test_gateway_settings().await;
+    settings.gateway.trust_forwarded_headers = true;
+    settings.gateway.trusted_proxy_hops = 1;
+    s.gateway = gateway_with(s.service.clone(), settings).await;
+    for (forwarded, want) in [
+        ("203.0.113.9", 200),
+        // The client wrote the first entry; the proxy appended the address it saw.
+        ("203.0.113.9, 198.51.100.4", 403),
+        ("198.51.100.4, 203.0.113.9", 200),
+        ("::ffff:203.0.113.9", 200),
+        ("not-an-address", 403),
+    ] {
+        assert_eq!(
+            call(&s, office_key.clone(), vec![("x-forwarded-for", forwarded)]).await,
+            want,
+            "{forwarded}"
+        );
+    }
+    for (proto, want) in [("https", 200), ("https, http", 403), ("http, https", 200)] {
+        let headers = vec![
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", proto),
+        ];
+        assert_eq!(call(&s, secure_key.clone(), headers).await, want, "{proto}");
+    }
+}
