@@ -28,7 +28,9 @@ PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("PGPORT", "5432")
 PG_USER = os.environ.get("PGUSER", "postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
-INTERNAL_TOKEN = uuid.uuid4().hex
+# One token per role, as a deployment has them.
+GATEWAY_TOKEN = uuid.uuid4().hex
+TIER_TOKEN = uuid.uuid4().hex
 
 
 def _binary(name):
@@ -151,7 +153,7 @@ class Stack:
         from livemsg.membership.v1 import membership_pb2_grpc
 
         channel = grpc.intercept_channel(
-            grpc.insecure_channel(self.grpc_addr), _BearerToken(INTERNAL_TOKEN))
+            grpc.insecure_channel(self.grpc_addr), _BearerToken(TIER_TOKEN))
         return membership_pb2_grpc.MembershipServiceStub(channel)
 
     def join(self, app_id, group_id, users, info=lambda u: f"info-{u}"):
@@ -224,7 +226,8 @@ def make_stack(tmp_path):
             "LIVEMSG__GATEWAY__AUTH_CACHE_TTL_MS": "300",
             "LIVEMSG__SERVICE__METRICS_LISTEN": "127.0.0.1:0",
             "LIVEMSG__GATEWAY__METRICS_LISTEN": "127.0.0.1:0",
-            "LIVEMSG__INTERNAL__TOKEN": INTERNAL_TOKEN,
+            "LIVEMSG__INTERNAL__GATEWAY_TOKEN": GATEWAY_TOKEN,
+            "LIVEMSG__INTERNAL__TIER_TOKEN": TIER_TOKEN,
             "LIVEMSG__SECRETS__ACTIVE_KEY": "e2e",
             "LIVEMSG__SECRETS__KEYS__E2E": base64.b64encode(os.urandom(32)).decode(),
         })
@@ -237,7 +240,10 @@ def make_stack(tmp_path):
         service = Process("livemsg-service", env, tmp_path)
         started.append((database, service))
         grpc_addr = service.wait_for_address()
-        gateway_env = dict(env, LIVEMSG__GATEWAY__SERVICE_URL=f"http://{grpc_addr}")
+        # The gateway gets its own token, never the secrets key or another role's token.
+        gateway_env = {k: v for k, v in env.items()
+                       if not k.startswith("LIVEMSG__SECRETS__") and k != "LIVEMSG__INTERNAL__TIER_TOKEN"}
+        gateway_env["LIVEMSG__GATEWAY__SERVICE_URL"] = f"http://{grpc_addr}"
         gateway = Process("livemsg-gateway", gateway_env, tmp_path)
         started.append((None, gateway))
         endpoint = gateway.wait_for_address()

@@ -31,8 +31,8 @@ def container(name):
 def test_every_piece_is_there():
     kinds = sorted(d["kind"] for d in documents())
     assert kinds == sorted([
-        "ConfigMap", "Secret", "Job", "Deployment", "Service", "Deployment", "Service",
-        "HorizontalPodAutoscaler",
+        "ConfigMap", "Secret", "Secret", "Job", "Deployment", "Service", "Deployment", "Service",
+        "HorizontalPodAutoscaler", "NetworkPolicy",
     ])
     [hpa] = by_kind("HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "livemsg-gateway"
@@ -46,7 +46,8 @@ def test_deployments_run_several_replicas_as_non_root_with_resources_and_setting
         assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
         assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
         refs = {e.get("configMapRef", e.get("secretRef"))["name"] for e in c["envFrom"]}
-        assert refs == {"livemsg-config", "livemsg-secrets"}
+        secret = "livemsg-secrets" if name == "livemsg-service" else "livemsg-gateway-secrets"
+        assert refs == {"livemsg-config", secret}
         # Room for the drain delay and the grace period of config/production.toml.
         production = tomllib.loads((ROOT / "config" / "production.toml").read_text())
         section = "service" if name == "livemsg-service" else "gateway"
@@ -58,8 +59,25 @@ def test_secrets_stay_in_the_secret():
     [config] = by_kind("ConfigMap")
     for key in config["data"]:
         assert not any(word in key for word in ("PASSWORD", "TOKEN", "KEYS", "REDIS_URL")), key
-    [secret] = by_kind("Secret")
-    assert "LIVEMSG__INTERNAL__TOKEN" in secret["stringData"]
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in by_kind("Secret")}
+    service, gateway = secrets["livemsg-secrets"], secrets["livemsg-gateway-secrets"]
+    for role in ("GATEWAY", "TIER", "ADMIN"):
+        assert f"LIVEMSG__INTERNAL__{role}_TOKEN" in service
+    # The gateway holds its own token and Redis, never the key that seals secrets, another
+    # role's token or the database password.
+    assert set(gateway) == {"LIVEMSG__INTERNAL__GATEWAY_TOKEN", "LIVEMSG__RATELIMIT__REDIS_URL"}
+
+
+def test_only_the_gateways_and_the_connection_tier_reach_the_grpc_port():
+    [policy] = by_kind("NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "service"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    grpc_rules = [r for r in policy["spec"]["ingress"] if {"port": 50051, "protocol": "TCP"} in r["ports"]]
+    [rule] = grpc_rules
+    allowed = [p["podSelector"]["matchLabels"] for p in rule["from"]]
+    assert {"app.kubernetes.io/part-of": "livemsg", "app.kubernetes.io/component": "gateway"} in allowed
+    assert {"livemsg.io/connection-tier": "true"} in allowed
+    assert len(allowed) == 2
 
 
 def listener_setting(component, port):

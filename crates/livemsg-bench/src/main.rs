@@ -78,6 +78,7 @@ struct Bench {
     endpoint: String,
     grpc: AuthenticatedChannel,
     http: reqwest::Client,
+    caller_proof: String,
     lines: Vec<Line>,
     notes: Vec<String>,
 }
@@ -142,6 +143,8 @@ struct SeededIds {
     account_id: i64,
     access_key_id: String,
     access_key_secret: String,
+    /// The service's proof for the account, as a gateway gets it with the resolved key.
+    caller_proof: String,
 }
 
 /// Whether scenario `n` was asked for.
@@ -155,6 +158,7 @@ fn list_request(ids: &SeededIds, group: String, sort: i32, token: i64) -> ListGr
         app: Some(AppRef {
             caller: Some(Caller {
                 account_id: ids.account_id,
+                proof: ids.caller_proof.clone(),
             }),
             app_id: ids.app_id.clone(),
             data_center: "cn-shanghai".into(),
@@ -187,6 +191,7 @@ impl Bench {
             account_id: self.seeded.account_id,
             access_key_id: self.seeded.access_key_id.clone(),
             access_key_secret: self.seeded.access_key_secret.clone(),
+            caller_proof: self.caller_proof.clone(),
         }
     }
 
@@ -664,7 +669,8 @@ fn redis_benchmark(url: &str, concurrency: usize, requests: u64) -> anyhow::Resu
     })
 }
 
-const TOKEN: &str = "bench-internal-token";
+/// The internal token of every role in the benchmark (one harness plays gateway and tier).
+const TOKEN: &str = "bench-internal-token-of-32-or-more-chars";
 
 /// `perf record` of the whole machine, with call graphs.
 struct Perf {
@@ -814,9 +820,18 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
+    let caller_proof =
+        livemsg_proto::auth::v1::auth_service_client::AuthServiceClient::new(grpc.clone())
+            .resolve_access_key(livemsg_proto::auth::v1::ResolveAccessKeyRequest {
+                access_key_id: seeded.access_key_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .caller_proof;
     let mut bench = Bench {
         args,
         seeded,
+        caller_proof,
         endpoint,
         grpc,
         http,

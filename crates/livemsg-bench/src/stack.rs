@@ -308,7 +308,8 @@ pub(crate) fn environment(
             "LIVEMSG__GATEWAY__NONCE_KEY_PREFIX",
             format!("bench:nonce:{run}"),
         ),
-        ("LIVEMSG__INTERNAL__TOKEN", token.to_owned()),
+        ("LIVEMSG__INTERNAL__GATEWAY_TOKEN", token.to_owned()),
+        ("LIVEMSG__INTERNAL__TIER_TOKEN", token.to_owned()),
         ("LIVEMSG__SECRETS__ACTIVE_KEY", "bench".to_owned()),
         ("LIVEMSG__SECRETS__KEYS__BENCH", seeded.keyring_key.clone()),
     ];

@@ -89,7 +89,7 @@ impl Application {
             .tcp_nodelay(true)
             .connect_lazy();
         let skew = Duration::from_secs(http.max_clock_skew_secs.max(1) as u64);
-        let token = BearerToken::new(settings.internal.token.expose_secret())?;
+        let token = BearerToken::new(settings.internal.gateway_token.expose_secret())?;
         let shared = Arc::new(Shared {
             principals: Principals::new(
                 AuthServiceClient::with_interceptor(channel.clone(), token.clone()),

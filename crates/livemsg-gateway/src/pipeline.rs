@@ -256,9 +256,10 @@ async fn process(
     // Execute.
     let caller = Caller {
         account_id: principal.account_id,
+        proof: principal.caller_proof.clone(),
     };
     let app = app_id.map(|app_id| AppRef {
-        caller: Some(caller),
+        caller: Some(caller.clone()),
         app_id: app_id.into_string(),
         data_center: params.optional("DataCenter").to_owned(),
     });

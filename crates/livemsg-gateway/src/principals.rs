@@ -25,6 +25,9 @@ pub(crate) struct Principal {
     pub enabled: bool,
     /// `None` for the account's root key, else the RAM user and its policies.
     pub ram_user: Option<RamUser>,
+    /// The service's proof that this gateway resolved a key of the account, sent with every
+    /// call made for it.
+    pub caller_proof: String,
     /// About how many bytes this principal holds (for the cache's bound).
     weight: usize,
 }
@@ -134,6 +137,7 @@ impl Principals {
             secret: key.access_key_secret,
             enabled: key.enabled,
             ram_user,
+            caller_proof: key.caller_proof,
             weight,
         })))
     }

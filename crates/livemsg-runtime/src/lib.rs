@@ -109,32 +109,62 @@ impl Default for LogSettings {
     }
 }
 
-/// How internal gRPC calls authenticate (`[internal]`), read by the service (to check) and the
-/// gateway (to send).
+/// The bearer tokens of the internal gRPC hop, one per role, so that each caller can do what
+/// its role needs and nothing else (`[internal]`). Each is a secret of at least 32 characters:
+/// set them through the environment (`LIVEMSG__INTERNAL__GATEWAY_TOKEN`, ...).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InternalSettings {
-    /// The shared bearer token every internal call carries (`authorization: Bearer ...`).
-    /// A secret: set `LIVEMSG__INTERNAL__TOKEN` in the environment.
+    /// The gateway's token: AccessKey lookups and the public API. Read by the service (to check)
+    /// and the gateway (to send).
     #[serde(serialize_with = "serialize_secret")]
-    pub token: SecretString,
-    /// Service only: accept internal calls without a token. For a laptop; the service refuses
-    /// to start without a token unless this is set.
-    pub allow_unauthenticated: bool,
-    /// Service only: the separate bearer token of the admin API (`AdminService`), so that the
-    /// gateway's token cannot create accounts or keys. Empty: the admin API refuses every call.
+    pub gateway_token: SecretString,
+    /// The platform's connection tier (the edge): membership, events and sends for every
+    /// account. A customer's own connection tier gets an account token instead
+    /// (`livemsg-admin create-tier-token`), valid for that account's apps only. Empty: only
+    /// account tokens are accepted.
+    #[serde(serialize_with = "serialize_secret")]
+    pub tier_token: SecretString,
+    /// Service only: the admin API's token (`AdminService`). Empty: the admin API refuses every
+    /// call (`livemsg-admin` talks to Postgres and needs none).
     #[serde(serialize_with = "serialize_secret")]
     pub admin_token: SecretString,
+    /// Service only: accept internal calls without a token. For a laptop; the service refuses
+    /// to start without a gateway token unless this is set.
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for InternalSettings {
     fn default() -> Self {
         InternalSettings {
-            token: SecretString::from(""),
-            allow_unauthenticated: false,
+            gateway_token: SecretString::from(""),
+            tier_token: SecretString::from(""),
             admin_token: SecretString::from(""),
+            allow_unauthenticated: false,
         }
     }
+}
+
+/// The shortest internal token accepted.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses a token that is too short to be secret, or a sample value left in place.
+pub fn check_token_strength(setting: &str, token: &str) -> Result<(), String> {
+    let lower = token.to_ascii_lowercase();
+    if ["change-me", "changeme", "replace-me", "example"]
+        .iter()
+        .any(|sample| lower.contains(sample))
+    {
+        return Err(format!(
+            "{setting} holds a sample value: generate one (livemsg-admin init-secrets)"
+        ));
+    }
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "{setting} must be at least {MIN_TOKEN_CHARS} characters long"
+        ));
+    }
+    Ok(())
 }
 
 /// Serializes a secret as `""` when unset and `"<secret>"` otherwise: settings can be listed

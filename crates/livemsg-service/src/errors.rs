@@ -17,8 +17,8 @@ pub enum ServiceError {
     /// The store failed, or found nothing.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A public call names no caller account (the gateway always sends one).
-    #[error("the request names no caller account")]
+    /// A call names no caller, or does not prove it (the gateway always sends a proven one).
+    #[error("the request names no caller, or does not prove it")]
     NoCaller,
 }
 

@@ -1,15 +1,21 @@
-//! The bearer-token check in front of every livemsg gRPC service.
+//! The bearer-token checks in front of the livemsg gRPC services, one per role: the gateway's
+//! token opens AccessKey lookups and the public API, the connection tier's tokens open
+//! membership and events (for every account, or for one account's apps), and the admin token
+//! opens administration. Health checks and reflection (where configured) stay open.
 
-/// Checks the bearer token of every call to a livemsg service (health checks and reflection
-/// stay open, for probes and tooling).
+use subtle::ConstantTimeEq;
+
+use crate::proofs::Proofs;
+
+/// Checks one fixed token.
 #[derive(Clone)]
 pub(crate) enum TokenCheck {
     /// Calls must carry `authorization: Bearer <token>` (stored as that whole header value).
     Require(Vec<u8>),
     /// Every call is accepted (`internal.allow_unauthenticated`).
     Open,
-    /// Every call is refused (the admin API without an admin token).
-    Closed,
+    /// Every call is refused (a role without a token configured).
+    Closed(&'static str),
 }
 
 impl TokenCheck {
@@ -24,29 +30,83 @@ impl std::fmt::Debug for TokenCheck {
     }
 }
 
+fn authorization(request: &tonic::Request<()>) -> &[u8] {
+    request
+        .metadata()
+        .get("authorization")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default()
+}
+
+fn refused() -> tonic::Status {
+    tonic::Status::unauthenticated("internal calls need the bearer token of their role")
+}
+
 impl tonic::service::Interceptor for TokenCheck {
     fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        use subtle::ConstantTimeEq;
-        let expected = match self {
-            TokenCheck::Require(expected) => expected,
-            TokenCheck::Open => return Ok(request),
-            TokenCheck::Closed => {
-                return Err(tonic::Status::permission_denied(
-                    "the admin API is disabled: set internal.admin_token",
-                ))
+        match self {
+            TokenCheck::Open => Ok(request),
+            TokenCheck::Closed(why) => Err(tonic::Status::permission_denied(*why)),
+            TokenCheck::Require(expected) => {
+                if bool::from(authorization(&request).ct_eq(expected)) {
+                    Ok(request)
+                } else {
+                    Err(refused())
+                }
+            }
+        }
+    }
+}
+
+/// What a connection-tier call may touch: every app, or the apps of one account. The tier's
+/// interceptor puts it in the request; handlers admit each app through
+/// [`crate::internal::tier::TierGuard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierScope {
+    /// The platform's own connection tier (the edge): every account.
+    All,
+    /// A customer's connection tier: this account's apps only.
+    Account(i64),
+}
+
+/// Checks the connection tier's token: the platform token, or an account tier token.
+#[derive(Clone)]
+pub(crate) struct TierCheck {
+    pub(crate) platform: Option<Vec<u8>>,
+    pub(crate) proofs: Proofs,
+    pub(crate) open: bool,
+}
+
+impl std::fmt::Debug for TierCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TierCheck([REDACTED])")
+    }
+}
+
+impl tonic::service::Interceptor for TierCheck {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let given = authorization(&request);
+        let scope = if self.open
+            || self
+                .platform
+                .as_ref()
+                .is_some_and(|expected| bool::from(given.ct_eq(expected)))
+        {
+            TierScope::All
+        } else {
+            let token = std::str::from_utf8(given)
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            match self.proofs.tier_account(token) {
+                Some(account) => TierScope::Account(account),
+                None => return Err(refused()),
             }
         };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if bool::from(given.ct_eq(expected)) {
-            Ok(request)
-        } else {
-            Err(tonic::Status::unauthenticated(
-                "internal calls need the service's bearer token",
-            ))
-        }
+        request.extensions_mut().insert(scope);
+        Ok(request)
     }
 }

@@ -12,6 +12,7 @@ mod errors;
 mod interceptor;
 mod internal;
 mod observe;
+pub mod proofs;
 pub mod settings;
 pub mod usecases;
 pub mod workers;
@@ -30,12 +31,13 @@ use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
 use livemsg_proto::events::v1::event_service_server::EventServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
 use livemsg_store::Store;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 pub use api::Api;
 pub use errors::{Result, ServiceError};
-use interceptor::TokenCheck;
+pub use interceptor::TierScope;
+use interceptor::{TierCheck, TokenCheck};
 pub use internal::events::RESUME_FROM_METADATA;
 use internal::{admin::AdminApi, auth::AuthApi, events::EventApi, membership::MembershipApi};
 pub use settings::ServiceSettings;
@@ -55,9 +57,12 @@ pub const SERVICE_NAMES: [&str; 7] = [
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// No internal token is configured, and unauthenticated calls are not allowed.
-    #[error("set internal.token (LIVEMSG__INTERNAL__TOKEN), or internal.allow_unauthenticated for local development")]
+    /// No gateway token is configured, and unauthenticated calls are not allowed.
+    #[error("set internal.gateway_token (LIVEMSG__INTERNAL__GATEWAY_TOKEN), or internal.allow_unauthenticated for local development")]
     NoInternalToken,
+    /// A token is too weak to protect what it opens.
+    #[error("{0}")]
+    WeakToken(String),
     /// The secrets keyring is not configured correctly.
     #[error(transparent)]
     Keyring(#[from] livemsg_store::crypto::KeyringError),
@@ -79,8 +84,10 @@ pub struct Application {
     http_listener: TcpListener,
     store: Store,
     settings: ServiceSettings,
-    token_check: TokenCheck,
+    gateway_check: TokenCheck,
+    tier_check: TierCheck,
     admin_check: TokenCheck,
+    proofs: proofs::Proofs,
     dispatcher: workers::callbacks::Dispatcher,
     membership: Membership,
     drain: livemsg_runtime::Drain,
@@ -99,20 +106,38 @@ impl Application {
         pool: sqlx::PgPool,
     ) -> Result<Self, BuildError> {
         let keyring = settings.secrets.keyring()?;
-        let token = settings.internal.token.expose_secret();
-        let token_check = match (token.is_empty(), settings.internal.allow_unauthenticated) {
-            (false, _) => TokenCheck::bearer(token),
-            (true, true) => {
+        let internal = &settings.internal;
+        let open = internal.allow_unauthenticated;
+        let role_token = |setting: &str,
+                          token: &SecretString|
+         -> Result<Option<String>, BuildError> {
+            let token = token.expose_secret();
+            if token.is_empty() {
+                return Ok(None);
+            }
+            livemsg_runtime::check_token_strength(setting, token).map_err(BuildError::WeakToken)?;
+            Ok(Some(token.to_owned()))
+        };
+        let gateway_token = role_token("internal.gateway_token", &internal.gateway_token)?;
+        let tier_token = role_token("internal.tier_token", &internal.tier_token)?;
+        let admin_token = role_token("internal.admin_token", &internal.admin_token)?;
+        let gateway_check = match (gateway_token, open) {
+            (Some(token), _) => TokenCheck::bearer(&token),
+            (None, true) => {
                 tracing::warn!("internal gRPC calls are accepted without a token");
                 TokenCheck::Open
             }
-            (true, false) => return Err(BuildError::NoInternalToken),
+            (None, false) => return Err(BuildError::NoInternalToken),
         };
-        let admin_token = settings.internal.admin_token.expose_secret();
-        let admin_check = if admin_token.is_empty() {
-            TokenCheck::Closed
-        } else {
-            TokenCheck::bearer(admin_token)
+        let proofs = proofs::Proofs::new(&keyring);
+        let tier_check = TierCheck {
+            platform: tier_token.map(|t| format!("Bearer {t}").into_bytes()),
+            proofs: proofs.clone(),
+            open,
+        };
+        let admin_check = match admin_token {
+            Some(token) => TokenCheck::bearer(&token),
+            None => TokenCheck::Closed("the admin API is disabled: set internal.admin_token"),
         };
         let tls = settings.service.tls().map_err(BuildError::Tls)?;
         let listener = TcpListener::bind(&settings.service.listen).await?;
@@ -133,8 +158,10 @@ impl Application {
             membership: Membership::new(store.clone(), batcher),
             store,
             settings: settings.clone(),
-            token_check,
+            gateway_check,
+            tier_check,
             admin_check,
+            proofs,
             drain: livemsg_runtime::Drain {
                 delay: Duration::from_millis(settings.service.shutdown_delay_ms),
                 grace: Duration::from_millis(settings.service.shutdown_grace_ms),
@@ -211,9 +238,10 @@ impl Application {
         let reflection_v1alpha = reflection()
             .build_v1alpha()
             .expect("the embedded descriptor sets are valid");
-        let check = self.token_check;
+        let (gateway, tier) = (self.gateway_check, self.tier_check);
         let api = Api::new(
             self.store.clone(),
+            self.proofs.clone(),
             self.settings.callbacks.allow_private_urls,
         );
         let events = EventApi::new(
@@ -226,29 +254,30 @@ impl Application {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
+        let reflection = self.settings.service.reflection;
         let server = builder
             .layer(observe::GrpcMetricsLayer)
             .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
+            .add_optional_service(reflection.then_some(reflection_v1))
+            .add_optional_service(reflection.then_some(reflection_v1alpha))
             .add_service(AuthServiceServer::with_interceptor(
-                AuthApi::new(self.store.clone()),
-                check.clone(),
+                AuthApi::new(self.store.clone(), self.proofs.clone()),
+                gateway.clone(),
             ))
             .add_service(AppServiceServer::with_interceptor(
                 api.clone(),
-                check.clone(),
+                gateway.clone(),
             ))
             .add_service(GroupServiceServer::with_interceptor(
                 api.clone(),
-                check.clone(),
+                gateway.clone(),
             ))
-            .add_service(MemberServiceServer::with_interceptor(api, check.clone()))
+            .add_service(MemberServiceServer::with_interceptor(api, gateway))
             .add_service(MembershipServiceServer::with_interceptor(
                 MembershipApi::new(self.store.clone(), self.membership),
-                check.clone(),
+                tier.clone(),
             ))
-            .add_service(EventServiceServer::with_interceptor(events, check.clone()))
+            .add_service(EventServiceServer::with_interceptor(events, tier))
             .add_service(AdminServiceServer::with_interceptor(
                 AdminApi::new(self.store),
                 self.admin_check,

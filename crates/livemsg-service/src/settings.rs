@@ -147,6 +147,9 @@ pub struct GrpcSettings {
     /// PEM CA certificate: when set, callers must present a client certificate it signed
     /// (mutual TLS).
     pub tls_client_ca_path: String,
+    /// Serve gRPC server reflection (for grpcurl and the like): on for a laptop, off in a
+    /// deployment, where it would describe the internal API to anyone who reaches the port.
+    pub reflection: bool,
 }
 
 impl GrpcSettings {
@@ -181,6 +184,7 @@ impl Default for GrpcSettings {
             tls_cert_path: String::new(),
             tls_key_path: String::new(),
             tls_client_ca_path: String::new(),
+            reflection: false,
         }
     }
 }

@@ -92,6 +92,16 @@ impl Store {
         .ok_or(StoreError::AppNotFound)
     }
 
+    /// The account an app belongs to, if the app exists.
+    pub async fn app_account(&self, app_id: &AppId) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT account_id FROM apps WHERE app_id = $1",
+            app_id.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Whether an app exists (in any account): for calls of the connection tier, which name
     /// the app alone.
     pub async fn app_exists(&self, app_id: &AppId) -> Result<bool, StoreError> {

@@ -22,6 +22,7 @@ const NONCE_BYTES: usize = 12;
 pub struct Keyring {
     active: String,
     ciphers: HashMap<String, Aes256Gcm>,
+    raw: HashMap<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -56,6 +57,7 @@ impl Keyring {
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Keyring, KeyringError> {
         let mut ciphers = HashMap::new();
+        let mut raw = HashMap::new();
         for (name, encoded) in keys {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
@@ -65,6 +67,9 @@ impl Keyring {
             let cipher = Aes256Gcm::new_from_slice(&bytes)
                 .map_err(|_| KeyringError::BadKey(name.to_owned()))?;
             ciphers.insert(name.to_owned(), cipher);
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&bytes);
+            raw.insert(name.to_owned(), key);
         }
         if ciphers.is_empty() {
             return Err(KeyringError::Empty);
@@ -75,6 +80,7 @@ impl Keyring {
         Ok(Keyring {
             active: active.to_owned(),
             ciphers,
+            raw,
         })
     }
 
@@ -91,6 +97,29 @@ impl Keyring {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
         base64::engine::general_purpose::STANDARD.encode(key)
+    }
+
+    /// A 256-bit key for `purpose` (a MAC key, say), derived from each configured key, the
+    /// active one first: what the active key signs, any key of the ring verifies, so a rotation
+    /// does not invalidate what was signed before it until the old key is removed.
+    pub fn derived_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let derive = |key: &[u8; 32]| {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+                .expect("HMAC takes a key of any length");
+            mac.update(b"livemsg/");
+            mac.update(purpose.as_bytes());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&mac.finalize().into_bytes());
+            out
+        };
+        let mut keys = vec![derive(&self.raw[&self.active])];
+        for (name, key) in &self.raw {
+            if *name != self.active {
+                keys.push(derive(key));
+            }
+        }
+        keys
     }
 
     /// The name of the active key.

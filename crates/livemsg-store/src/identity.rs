@@ -55,6 +55,16 @@ impl Store {
         }
     }
 
+    /// Whether an account exists.
+    pub async fn account_exists(&self, account_id: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1) AS "exists!""#,
+            account_id,
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Whether any account exists.
     pub async fn has_accounts(&self) -> Result<bool, StoreError> {
         Ok(

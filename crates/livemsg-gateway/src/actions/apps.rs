@@ -15,7 +15,7 @@ fn missing_app() -> ApiError {
 pub(super) async fn create_app(call: Call<'_>) -> Result<Fields, ApiError> {
     let params = call.params;
     let request = CreateAppRequest {
-        caller: Some(call.caller),
+        caller: Some(call.caller.clone()),
         app_name: params.optional("AppName").to_owned(),
         data_center: call.data_center(),
         audit_type: params.int32("AuditType", 0)?,

@@ -66,12 +66,13 @@ pub(crate) async fn gateway_for(service_url: String) -> String {
 }
 
 /// The internal token the test service requires and the test gateways send.
-pub(crate) const TOKEN: &str = "internal-test-token";
+pub(crate) const TOKEN: &str = "internal-test-credential-0123456789abcdef";
 
 pub(crate) async fn gateway_with(service_url: String, mut settings: GatewaySettings) -> String {
     settings.gateway.listen = "127.0.0.1:0".into();
     settings.gateway.metrics_listen = "127.0.0.1:0".into();
-    settings.internal.token = TOKEN.into();
+    settings.internal.gateway_token = TOKEN.into();
+    settings.internal.tier_token = TOKEN.into();
     settings.gateway.service_url = service_url;
     settings.gateway.service_timeout_ms = 5_000;
     let gateway = Gateway::build(&settings).await.unwrap();
@@ -84,7 +85,8 @@ pub(crate) async fn start(pool: PgPool, threshold: i64) -> Stack {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".into();
     settings.service.metrics_listen = "127.0.0.1:0".into();
-    settings.internal.token = TOKEN.into();
+    settings.internal.gateway_token = TOKEN.into();
+    settings.internal.tier_token = TOKEN.into();
     settings.groups.super_group_threshold = threshold;
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());

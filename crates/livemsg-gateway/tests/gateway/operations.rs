@@ -71,7 +71,8 @@ async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
     settings.gateway.metrics_listen = "127.0.0.1:0".into();
     settings.gateway.service_url = s.service.clone();
     settings.gateway.shutdown_delay_ms = 400;
-    settings.internal.token = TOKEN.into();
+    settings.internal.gateway_token = TOKEN.into();
+    settings.internal.tier_token = TOKEN.into();
     let gateway = Gateway::build(&settings).await.unwrap();
     let (addr, metrics_addr) = (gateway.local_addr(), gateway.metrics_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -163,7 +164,8 @@ async fn the_internal_hop_can_run_over_mutual_tls(pool: PgPool) {
     settings.service.tls_cert_path = path("service.pem");
     settings.service.tls_key_path = path("service.key");
     settings.service.tls_client_ca_path = path("ca.pem");
-    settings.internal.token = TOKEN.into();
+    settings.internal.gateway_token = TOKEN.into();
+    settings.internal.tier_token = TOKEN.into();
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let store = Store::new(pool.clone(), 2_000, settings.secrets.keyring().unwrap());
     let account = store.create_account("tls").await.unwrap();

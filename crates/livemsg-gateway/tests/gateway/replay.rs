@@ -158,7 +158,8 @@ async fn readiness_names_each_reason_it_fails(pool: PgPool) {
     let mut service_settings = ServiceSettings::default();
     service_settings.service.listen = "127.0.0.1:0".into();
     service_settings.service.metrics_listen = "127.0.0.1:0".into();
-    service_settings.internal.token = TOKEN.into();
+    service_settings.internal.gateway_token = TOKEN.into();
+    service_settings.internal.tier_token = TOKEN.into();
     service_settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     service_settings.database.port = free_port();
     service_settings.database.acquire_timeout_ms = 200;

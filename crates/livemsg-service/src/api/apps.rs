@@ -9,7 +9,7 @@ use livemsg_proto::api::v1::{
 use livemsg_store::{AppRecord, NewApp};
 use tonic::{Request, Response, Status};
 
-use super::{account, one_of, scope, Api};
+use super::{one_of, Api};
 use crate::errors::reply;
 
 fn app_message(app: AppRecord) -> App {
@@ -39,7 +39,7 @@ impl AppService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let account = account(req.caller.as_ref())?;
+                let account = self.account(req.caller.as_ref())?;
                 tracing::Span::current().record("account.id", account.get());
                 let app_name = match req.app_name.as_str() {
                     "" => None,
@@ -88,7 +88,7 @@ impl AppService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 let app = self.store.find_app(&scope).await?;
                 Ok(DescribeAppResponse {
                     app: Some(app_message(app)),
@@ -106,7 +106,7 @@ impl AppService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 check_callback_url(
                     "EventCallbackUrl",
                     &req.event_callback_url,

@@ -9,7 +9,7 @@ use livemsg_proto::common::v1::GroupState as WireGroupState;
 use livemsg_store::NewGroup;
 use tonic::{Request, Response, Status};
 
-use super::{scope, Api};
+use super::Api;
 use crate::errors::reply;
 
 #[tonic::async_trait]
@@ -22,7 +22,7 @@ impl GroupService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 let group_id = GroupId::parse(&req.group_id)?;
                 let creator_id = match req.creator_id.as_str() {
                     "" => None,
@@ -58,7 +58,7 @@ impl GroupService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 let group_id = GroupId::parse(&req.group_id)?;
                 let group = self.store.describe_group(&scope, &group_id).await?;
                 Ok(DescribeGroupResponse {

@@ -13,7 +13,7 @@ use livemsg_proto::api::v1::{
 use livemsg_store::PageRequest;
 use tonic::{Request, Response, Status};
 
-use super::{scope, user_list, Api};
+use super::{user_list, Api};
 use crate::errors::reply;
 
 /// `ids` in their order, marking those in `present`.
@@ -36,7 +36,7 @@ impl MemberService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 let group_id = GroupId::parse(&req.group_id)?;
                 let page = PageRequest {
                     size: PageSize::new(req.page_size)?,
@@ -68,7 +68,7 @@ impl MemberService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 let group_id = GroupId::parse(&req.group_id)?;
                 user_list(&req.user_ids)?;
                 let members = self
@@ -91,7 +91,7 @@ impl MemberService for Api {
         let req = request.into_inner();
         reply(
             async {
-                let scope = scope(req.app.as_ref())?;
+                let scope = self.scope(req.app.as_ref())?;
                 user_list(&req.user_ids)?;
                 let online = self.store.online_among(&scope, &req.user_ids).await?;
                 Ok(CheckUsersOnlineResponse {

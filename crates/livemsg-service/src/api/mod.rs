@@ -15,40 +15,45 @@ use livemsg_proto::common::v1::{AppRef, Caller};
 use livemsg_store::Store;
 
 use crate::errors::{Result, ServiceError};
+use crate::proofs::Proofs;
 
 /// Serves the public API families.
 #[derive(Debug, Clone)]
 pub struct Api {
     store: Store,
+    proofs: Proofs,
     allow_private_urls: bool,
 }
 
 impl Api {
-    /// A service over `store`; `allow_private_urls` accepts callback and audit URLs with private
-    /// addresses and ports.
-    pub fn new(store: Store, allow_private_urls: bool) -> Self {
+    /// A service over `store`, admitting callers whose proofs `proofs` signed;
+    /// `allow_private_urls` accepts callback and audit URLs with private addresses and ports.
+    pub fn new(store: Store, proofs: Proofs, allow_private_urls: bool) -> Self {
         Api {
             store,
+            proofs,
             allow_private_urls,
         }
     }
-}
 
-/// The caller's account.
-fn account(caller: Option<&Caller>) -> Result<AccountId> {
-    caller
-        .and_then(|c| AccountId::new(c.account_id))
-        .ok_or(ServiceError::NoCaller)
-}
+    /// The caller's account, if the call proves it (see [`crate::proofs`]).
+    fn account(&self, caller: Option<&Caller>) -> Result<AccountId> {
+        let now = chrono::Utc::now().timestamp();
+        caller
+            .filter(|c| self.proofs.caller_proven(c.account_id, &c.proof, now))
+            .and_then(|c| AccountId::new(c.account_id))
+            .ok_or(ServiceError::NoCaller)
+    }
 
-/// The app a request is about, of the caller's account, in the data center it names; recorded
-/// as `app.id` in the handler's span once it is known to be valid.
-fn scope(app: Option<&AppRef>) -> Result<AppScope> {
-    let app = app.ok_or(ServiceError::NoCaller)?;
-    let account = account(app.caller.as_ref())?;
-    let scope = AppScope::parse(account, &app.app_id, &app.data_center)?;
-    tracing::Span::current().record("app.id", scope.app.as_str());
-    Ok(scope)
+    /// The app a request is about, of the caller's account, in the data center it names;
+    /// recorded as `app.id` in the handler's span once it is known to be valid.
+    fn scope(&self, app: Option<&AppRef>) -> Result<AppScope> {
+        let app = app.ok_or(ServiceError::NoCaller)?;
+        let account = self.account(app.caller.as_ref())?;
+        let scope = AppScope::parse(account, &app.app_id, &app.data_center)?;
+        tracing::Span::current().record("app.id", scope.app.as_str());
+        Ok(scope)
+    }
 }
 
 /// Checks that `value` is one of `allowed`.

@@ -6,17 +6,19 @@ use livemsg_store::Store;
 use tonic::{Request, Response, Status};
 
 use crate::errors::reply;
+use crate::proofs::Proofs;
 
 /// Serves AccessKey lookups.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthApi {
     store: Store,
+    proofs: Proofs,
 }
 
 impl AuthApi {
-    /// A service over `store`.
-    pub(crate) fn new(store: Store) -> Self {
-        AuthApi { store }
+    /// A service over `store`, giving caller proofs signed with `proofs`.
+    pub(crate) fn new(store: Store, proofs: Proofs) -> Self {
+        AuthApi { store, proofs }
     }
 }
 
@@ -43,6 +45,9 @@ impl AuthService for AuthApi {
                     enabled: key.enabled,
                     user_name: key.user_name.unwrap_or_default(),
                     policies: resolved.policies,
+                    caller_proof: self
+                        .proofs
+                        .caller_proof(key.account_id, chrono::Utc::now().timestamp()),
                 })
             }
             .await,

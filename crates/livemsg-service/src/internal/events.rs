@@ -17,6 +17,7 @@ use tokio::sync::mpsc::Sender;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::tier::TierGuard;
 use crate::errors::ServiceError;
 
 /// How many events one outbox read fetches.
@@ -33,13 +34,19 @@ pub(crate) struct EventApi {
     store: Store,
     poll: Duration,
     stall: Duration,
+    tier: TierGuard,
 }
 
 impl EventApi {
     /// A service over `store`, looking for new events every `poll`; a watcher that reads
     /// nothing for `stall` while events wait is told it fell behind.
     pub(crate) fn new(store: Store, poll: Duration, stall: Duration) -> Self {
-        EventApi { store, poll, stall }
+        EventApi {
+            tier: TierGuard::new(store.clone()),
+            store,
+            poll,
+            stall,
+        }
     }
 
     /// A stream that [`follow`]s `fetch` from `from_seq` (1 at the least).
@@ -187,9 +194,11 @@ impl EventService for EventApi {
         &self,
         request: Request<WatchGroupEventsRequest>,
     ) -> Result<Response<Self::WatchGroupEventsStream>, Status> {
+        let scope = TierGuard::scope(&request)?;
         let req = request.into_inner();
         let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
         let group_id = GroupId::parse(&req.group_id).map_err(ServiceError::from)?;
+        self.tier.admit(scope, &app_id).await?;
         // Refuse an unknown group at once, with its error, rather than an endless empty stream.
         self.store
             .group_count(&app_id, &group_id)
@@ -227,8 +236,10 @@ impl EventService for EventApi {
         &self,
         request: Request<WatchAppEventsRequest>,
     ) -> Result<Response<Self::WatchAppEventsStream>, Status> {
+        let scope = TierGuard::scope(&request)?;
         let req = request.into_inner();
         let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
+        self.tier.admit(scope, &app_id).await?;
         if !self
             .store
             .app_exists(&app_id)

@@ -12,6 +12,7 @@ use livemsg_proto::membership::v1::{
 use livemsg_store::{MembershipOp, Store};
 use tonic::{Request, Response, Status};
 
+use super::tier::TierGuard;
 use crate::errors::{reply, Result};
 use crate::usecases::membership::{check_batch_size, LogoffReason, Membership};
 
@@ -20,12 +21,17 @@ use crate::usecases::membership::{check_batch_size, LogoffReason, Membership};
 pub(crate) struct MembershipApi {
     store: Store,
     membership: Membership,
+    tier: TierGuard,
 }
 
 impl MembershipApi {
     /// A service over `store`, changing membership through `membership`.
     pub(crate) fn new(store: Store, membership: Membership) -> Self {
-        MembershipApi { store, membership }
+        MembershipApi {
+            tier: TierGuard::new(store.clone()),
+            store,
+            membership,
+        }
     }
 }
 
@@ -92,10 +98,12 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<JoinGroupRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let (app_id, group_id) = parse_ids(&req.app_id, &req.group_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 let user_id = UserId::parse(&req.user_id)?;
                 let user_info = UserInfo::parse(&req.user_info)?;
                 let op = MembershipOp::Join { user_id, user_info };
@@ -110,10 +118,12 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<LeaveGroupRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let (app_id, group_id) = parse_ids(&req.app_id, &req.group_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 let user_id = UserId::parse(&req.user_id)?;
                 let op = MembershipOp::Leave { user_id };
                 Ok(response(self.membership.apply(app_id, group_id, op).await?))
@@ -127,10 +137,12 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<BatchUpdateMembershipRequest>,
     ) -> Result<Response<BatchUpdateMembershipResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let app_id = AppId::parse(&req.app_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 check_batch_size(req.items.len())?;
                 // A malformed item fails alone, in its result; the others are applied.
                 let mut results = vec![ItemResult::default(); req.items.len()];
@@ -172,11 +184,13 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<LogonRequest>,
     ) -> Result<Response<LogonResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let (app_id, user_id, session_id) =
                     session(&req.app_id, &req.user_id, &req.session_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 self.membership.logon(&app_id, &user_id, session_id).await?;
                 Ok(LogonResponse {})
             }
@@ -189,11 +203,13 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<LogoffRequest>,
     ) -> Result<Response<LogoffResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let (app_id, user_id, session_id) =
                     session(&req.app_id, &req.user_id, &req.session_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 let reason = match WireReason::try_from(req.reason) {
                     Ok(WireReason::Unspecified | WireReason::Normal) => LogoffReason::Normal,
                     Ok(WireReason::Timeout) => LogoffReason::Timeout,
@@ -221,10 +237,12 @@ impl MembershipService for MembershipApi {
         &self,
         request: Request<GetGroupCountRequest>,
     ) -> Result<Response<GetGroupCountResponse>, Status> {
+        let scope = TierGuard::scope(&request);
         let req = request.into_inner();
         reply(
             async {
                 let (app_id, group_id) = parse_ids(&req.app_id, &req.group_id)?;
+                self.tier.admit(scope?, &app_id).await?;
                 let (member_count, state) = self.store.group_count(&app_id, &group_id).await?;
                 Ok(GetGroupCountResponse {
                     member_count,

@@ -6,3 +6,4 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod events;
 pub(crate) mod membership;
+pub(crate) mod tier;

@@ -59,20 +59,31 @@ async fn errors_carry_their_api_codes(pool: PgPool) {
     assert!(bad_sort.message().contains("SortType"));
 
     // Another account does not see this app.
-    let other = GroupServiceClient::new(h.channel.clone())
-        .describe_group(DescribeGroupRequest {
-            app: Some(AppRef {
-                caller: Some(Caller {
-                    account_id: h.account + 1,
-                }),
-                app_id: h.app_id.clone(),
-                data_center: String::new(),
-            }),
-            group_id: "room1".into(),
-        })
-        .await
-        .unwrap_err();
+    let describe = |account_id: i64, proof: String| {
+        let (channel, app_id) = (h.channel.clone(), h.app_id.clone());
+        async move {
+            GroupServiceClient::new(channel)
+                .describe_group(DescribeGroupRequest {
+                    app: Some(AppRef {
+                        caller: Some(Caller { account_id, proof }),
+                        app_id,
+                        data_center: String::new(),
+                    }),
+                    group_id: "room1".into(),
+                })
+                .await
+        }
+    };
+    let other_account = h.store.create_account("other").await.unwrap().account_id;
+    let other_proof = proof_for(&h.store, &h.channel, other_account).await;
+    let other = describe(other_account, other_proof).await.unwrap_err();
     assert_eq!(code_of(&other), "ResourceNotExist");
+    // A call must prove the account it names: this account's proof does not pass for another,
+    // nor does a call without one.
+    for (account, proof) in [(other_account, h.proof.clone()), (h.account, String::new())] {
+        let unproven = describe(account, proof).await.unwrap_err();
+        assert_eq!(unproven.code(), tonic::Code::Unauthenticated);
+    }
 
     let unknown_key = AuthServiceClient::new(h.channel.clone())
         .resolve_access_key(ResolveAccessKeyRequest {

@@ -22,18 +22,21 @@ pub(crate) use livemsg_proto::{AuthenticatedChannel, BearerToken};
 pub(crate) use livemsg_service::settings::SecretsSettings;
 pub(crate) use livemsg_service::{Application, ServiceSettings};
 pub(crate) use livemsg_store::{Keyring, Store};
+pub(crate) use secrecy::ExposeSecret;
 pub(crate) use sqlx::PgPool;
 pub(crate) use tonic::transport::Channel;
 
-pub(crate) const TOKEN: &str = "internal-test-token";
-pub(crate) const ADMIN_TOKEN: &str = "admin-test-token";
+pub(crate) const TOKEN: &str = "internal-test-credential-0123456789abcdef";
+pub(crate) const ADMIN_TOKEN: &str = "admin-test-credential-0123456789abcdef";
 
 /// Settings for a service on free ports with the test token and a fresh secrets key.
 pub(crate) fn test_settings() -> ServiceSettings {
     let mut settings = ServiceSettings::default();
     settings.service.listen = "127.0.0.1:0".to_owned();
     settings.service.metrics_listen = "127.0.0.1:0".to_owned();
-    settings.internal.token = TOKEN.into();
+    // One token for both roles here; a test of its own keeps the roles apart.
+    settings.internal.gateway_token = TOKEN.into();
+    settings.internal.tier_token = TOKEN.into();
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     settings
 }
@@ -43,15 +46,31 @@ pub(crate) struct Harness {
     pub http_addr: std::net::SocketAddr,
     pub plain: Channel,
     pub account: i64,
+    /// The service's proof for `account`, as the gateway gets it with a resolved key.
+    pub proof: String,
     pub app_id: String,
+    pub store: Store,
+    /// The service's secrets keyring (what its proofs are signed under).
+    pub keyring: Keyring,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 pub(crate) async fn start(pool: PgPool, threshold: i64) -> Harness {
+    start_configured(pool, threshold, |_| {}).await
+}
+
+/// [`start`], with settings changed by `configure` first.
+pub(crate) async fn start_configured(
+    pool: PgPool,
+    threshold: i64,
+    configure: impl FnOnce(&mut ServiceSettings),
+) -> Harness {
     let mut settings = test_settings();
     settings.internal.admin_token = ADMIN_TOKEN.into();
     settings.groups.super_group_threshold = threshold;
-    let store = Store::new(pool.clone(), threshold, settings.secrets.keyring().unwrap());
+    configure(&mut settings);
+    let keyring = settings.secrets.keyring().unwrap();
+    let store = Store::new(pool.clone(), threshold, keyring.clone());
     let account = store.create_account("t").await.unwrap().account_id;
     let app = Application::build_with_pool(&settings, pool).await.unwrap();
     let addr = app.local_addr();
@@ -67,12 +86,14 @@ pub(crate) async fn start(pool: PgPool, threshold: i64) -> Harness {
         .unwrap();
     let channel = tonic::service::interceptor::InterceptedService::new(
         plain.clone(),
-        BearerToken::new(TOKEN).unwrap(),
+        BearerToken::new(settings.internal.gateway_token.expose_secret()).unwrap(),
     );
+    let proof = proof_for(&store, &channel, account).await;
     let created = AppServiceClient::new(channel.clone())
         .create_app(CreateAppRequest {
             caller: Some(Caller {
                 account_id: account,
+                proof: proof.clone(),
             }),
             app_name: "demo".into(),
             ..Default::default()
@@ -87,9 +108,29 @@ pub(crate) async fn start(pool: PgPool, threshold: i64) -> Harness {
         http_addr,
         plain,
         account,
+        proof,
         app_id: created.app_id,
+        store,
+        keyring,
         _stop: stop,
     }
+}
+
+/// A caller proof for `account`, got as the gateway gets one: by resolving one of its keys.
+pub(crate) async fn proof_for(
+    store: &Store,
+    channel: &AuthenticatedChannel,
+    account: i64,
+) -> String {
+    let key = store.create_access_key(account, None).await.unwrap();
+    AuthServiceClient::new(channel.clone())
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: key.access_key_id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .caller_proof
 }
 
 pub(crate) fn code_of(status: &tonic::Status) -> String {
@@ -100,6 +141,7 @@ impl Harness {
     pub(crate) fn caller(&self) -> Option<Caller> {
         Some(Caller {
             account_id: self.account,
+            proof: self.proof.clone(),
         })
     }
 

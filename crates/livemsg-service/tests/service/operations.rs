@@ -3,8 +3,8 @@
 use crate::helpers::*;
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
-async fn internal_calls_need_the_token_but_health_and_reflection_do_not(pool: PgPool) {
-    let h = start(pool, 2_000).await;
+async fn internal_calls_need_the_token_but_health_and_configured_reflection_do_not(pool: PgPool) {
+    let h = start_configured(pool, 2_000, |s| s.service.reflection = true).await;
     let describe = || DescribeAppRequest { app: h.app() };
     let refused = AppServiceClient::new(h.plain.clone())
         .describe_app(describe())
@@ -57,7 +57,8 @@ async fn internal_calls_need_the_token_but_health_and_reflection_do_not(pool: Pg
         assert_eq!(status, ServingStatus::Serving, "{service:?}");
     }
 
-    // Reflection: open, and it lists every service, so grpcurl works without the protos.
+    // Reflection, where configured: open, and it lists every service, so grpcurl works without
+    // the protos.
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
@@ -106,11 +107,11 @@ async fn the_http_side_serves_metrics_and_probes(pool: PgPool) {
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn a_service_without_a_token_refuses_to_start(pool: PgPool) {
     let mut settings = test_settings();
-    settings.internal.token = "".into();
+    settings.internal.gateway_token = "".into();
     let err = Application::build_with_pool(&settings, pool)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("internal.token"), "{err}");
+    assert!(err.to_string().contains("internal.gateway_token"), "{err}");
 }
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
@@ -180,4 +181,134 @@ async fn shutdown_drains_then_finishes_in_flight_calls(pool: PgPool) {
         .expect("the service stops after its shutdown delay")
         .unwrap()
         .unwrap();
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn reflection_is_off_unless_configured(pool: PgPool) {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let h = start(pool, 2_000).await;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let refused = ServerReflectionClient::new(h.plain.clone())
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+}
+
+/// Each role's token opens what the role needs and nothing else, and an account tier token
+/// opens the tier's services for that account's apps only.
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn each_role_token_opens_only_its_services(pool: PgPool) {
+    use livemsg_proto::events::v1::event_service_client::EventServiceClient;
+    use livemsg_proto::events::v1::WatchGroupEventsRequest;
+    const GATEWAY: &str = "gateway-role-credential-0123456789abcdef";
+    const TIER: &str = "tier-role-credential-0123456789abcdefgh";
+    let h = start_configured(pool, 2_000, |s| {
+        s.internal.gateway_token = GATEWAY.into();
+        s.internal.tier_token = TIER.into();
+    })
+    .await;
+    let with = |token: &str| {
+        tonic::service::interceptor::InterceptedService::new(
+            h.plain.clone(),
+            BearerToken::new(token).unwrap(),
+        )
+    };
+    let join = |group: &str| JoinGroupRequest {
+        app_id: h.app_id.clone(),
+        group_id: group.into(),
+        user_id: "u1".into(),
+        user_info: String::new(),
+    };
+    h.create_group("g").await;
+
+    // The tier's token: membership yes; key lookups, the public API and the admin API no.
+    MembershipServiceClient::new(with(TIER))
+        .join_group(join("g"))
+        .await
+        .unwrap();
+    let lookup = AuthServiceClient::new(with(TIER))
+        .resolve_access_key(ResolveAccessKeyRequest {
+            access_key_id: "LTAIwhatever".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(lookup.code(), tonic::Code::Unauthenticated);
+    let public = AppServiceClient::new(with(TIER))
+        .describe_app(DescribeAppRequest { app: h.app() })
+        .await
+        .unwrap_err();
+    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    // The gateway's token: no membership.
+    let joined = MembershipServiceClient::new(with(GATEWAY))
+        .join_group(join("g"))
+        .await
+        .unwrap_err();
+    assert_eq!(joined.code(), tonic::Code::Unauthenticated);
+
+    // An account tier token: this account's app yes, another account's no (it does not exist
+    // for the token), and nothing outside the tier's services.
+    let other = h.store.create_account("other").await.unwrap().account_id;
+    let proofs = livemsg_service::proofs::Proofs::new(&h.keyring);
+    let own = proofs.tier_token(h.account);
+    let foreign = proofs.tier_token(other);
+    MembershipServiceClient::new(with(&own))
+        .join_group(join("g"))
+        .await
+        .unwrap();
+    let elsewhere = MembershipServiceClient::new(with(&foreign))
+        .join_group(join("g"))
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&elsewhere), "ResourceNotExist");
+    let watch = EventServiceClient::new(with(&foreign))
+        .watch_group_events(WatchGroupEventsRequest {
+            app_id: h.app_id.clone(),
+            group_id: "g".into(),
+            from_seq: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&watch), "ResourceNotExist");
+    let public = GroupServiceClient::new(with(&own))
+        .describe_group(DescribeGroupRequest {
+            app: h.app(),
+            group_id: "g".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    let forged = own.replacen(&h.account.to_string(), &other.to_string(), 1);
+    let refused = MembershipServiceClient::new(with(&forged))
+        .join_group(join("g"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_weak_token_keeps_the_service_from_starting(pool: PgPool) {
+    for (setting, weak) in [
+        ("internal.gateway_token", "short"),
+        (
+            "internal.tier_token",
+            "change-me-change-me-change-me-change-me",
+        ),
+    ] {
+        let mut settings = test_settings();
+        if setting == "internal.gateway_token" {
+            settings.internal.gateway_token = weak.into();
+        } else {
+            settings.internal.tier_token = weak.into();
+        }
+        let err = Application::build_with_pool(&settings, pool.clone())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with(setting), "{err}");
+    }
 }
