@@ -8,9 +8,32 @@
 //! membership, so they happen exactly once however many joins race.
 
 use crate::error::ApiError;
+use crate::ids::UserId;
 
 /// The member count past which a group becomes a super group.
 pub const DEFAULT_SUPER_GROUP_THRESHOLD: i64 = 2_000;
+
+/// The most administrators a group has.
+pub const MAX_ADMINISTRATORS: usize = 3;
+
+/// Checks a group's administrators, as `field` names them: user ids, at most
+/// [`MAX_ADMINISTRATORS`]; a name given twice counts once.
+pub fn administrators(field: &str, ids: &[String]) -> Result<Vec<UserId>, ApiError> {
+    let mut admins: Vec<UserId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let admin = UserId::parse_field(field, id)?;
+        if !admins.contains(&admin) {
+            admins.push(admin);
+        }
+    }
+    if admins.len() > MAX_ADMINISTRATORS {
+        return Err(ApiError::invalid(
+            field,
+            format_args!("must list at most {MAX_ADMINISTRATORS} users"),
+        ));
+    }
+    Ok(admins)
+}
 
 /// Where a group is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,6 +158,24 @@ mod tests {
             GroupState::Super.check_listable().unwrap_err().code,
             ErrorCode::SuperLargeGroup
         );
+    }
+
+    #[test]
+    fn a_group_has_at_most_three_distinct_administrators() {
+        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            administrators("Administrators", &ids(&["a", "b", "a", "c"]))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            administrators("Administrators", &ids(&["a", "b", "c", "d"]))
+                .unwrap_err()
+                .message,
+            "Administrators must list at most 3 users."
+        );
+        assert!(administrators("AdminList", &ids(&["a b"])).is_err());
     }
 
     #[test]

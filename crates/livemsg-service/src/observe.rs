@@ -10,6 +10,51 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
+/// The methods livemsg serves, by path (`/package.Service/Method`): livemsg's own, read from
+/// the embedded descriptors, and health and reflection. Only these become metric labels; any
+/// other path is `unknown`, so nobody can grow the label set by calling made-up paths.
+fn known_methods() -> &'static std::collections::HashSet<String> {
+    use prost::Message;
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let set = prost_types::FileDescriptorSet::decode(livemsg_proto::FILE_DESCRIPTOR_SET)
+            .expect("the embedded descriptor set decodes");
+        let mut known = std::collections::HashSet::new();
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    known.insert(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+        known.extend(
+            [
+                "/grpc.health.v1.Health/Check",
+                "/grpc.health.v1.Health/Watch",
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            ]
+            .map(String::from),
+        );
+        known
+    })
+}
+
+/// The metric label of a request path: the path of a known method, else `unknown`.
+pub(crate) fn method_label(path: &str) -> String {
+    if known_methods().contains(path) {
+        path.to_owned()
+    } else {
+        "unknown".to_owned()
+    }
+}
+
 /// Counts and times every gRPC call by method and status:
 /// `livemsg_grpc_requests_total{method, code}` and `livemsg_grpc_request_duration_seconds{method}`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,7 +90,7 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = method_label(request.uri().path());
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -91,4 +136,29 @@ pub(crate) fn http_router(pool: sqlx::PgPool, draining: Arc<AtomicBool>) -> Rout
                 }
             }),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_methods_become_labels() {
+        for served in [
+            "/livemsg.api.v1.GroupService/CreateGroup",
+            "/livemsg.membership.v1.MembershipService/JoinGroup",
+            "/livemsg.events.v1.EventService/WatchAppEvents",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert_eq!(method_label(served), served);
+        }
+        for made_up in [
+            "/livemsg.api.v1.GroupService/Nope",
+            "/x.Y/3f2a",
+            "/",
+            "/livemsg.api.v1.GroupService/CreateGroup/extra",
+        ] {
+            assert_eq!(method_label(made_up), "unknown");
+        }
+    }
 }

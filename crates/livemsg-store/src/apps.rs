@@ -3,7 +3,7 @@
 
 use livemsg_domain::{AppId, AppScope};
 
-use crate::records::{AppRecord, NewApp};
+use crate::records::{app_key_aad, AppRecord, AppRow, NewApp};
 use crate::scope::BindScope;
 use crate::{ids, Store, StoreError};
 
@@ -12,13 +12,15 @@ impl Store {
     pub async fn create_app(&self, app: NewApp) -> Result<AppRecord, StoreError> {
         loop {
             let app_id = ids::app_id();
+            let app_key = ids::app_key();
+            let (key_name, sealed) = self.keyring.seal(&app_key_aad(&app_id), &app_key);
             // The app and its event stream's row, in one statement.
-            let row = sqlx::query_as::<_, AppRecord>(
+            let row = sqlx::query_as::<_, AppRow>(
                 "WITH app AS (
-                     INSERT INTO apps (app_id, account_id, app_name, app_key, app_sign,
-                                       data_center, audit_type, audit_url, event_callback_url,
-                                       msg_life_cycle)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     INSERT INTO apps (app_id, account_id, app_name, app_key_key_id,
+                                       app_key_ciphertext, app_sign, data_center, audit_type,
+                                       audit_url, event_callback_url, msg_life_cycle)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (app_id) DO NOTHING
                      RETURNING *
                  ), stream AS (
@@ -29,7 +31,8 @@ impl Store {
             .bind(&app_id)
             .bind(app.account.get())
             .bind(app.app_name.as_ref().map_or("", |n| n.as_str()))
-            .bind(ids::app_key())
+            .bind(key_name)
+            .bind(sealed)
             .bind(ids::app_sign())
             .bind(app.data_center.as_str())
             .bind(app.audit_type)
@@ -40,7 +43,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
             if let Some(row) = row {
-                return Ok(row);
+                return row.open(&self.keyring);
             }
         }
     }
@@ -48,10 +51,10 @@ impl Store {
     /// Finds an app. An app of another account, or in another data center, is not found.
     pub async fn find_app(&self, scope: &AppScope) -> Result<AppRecord, StoreError> {
         sqlx::query_as!(
-            AppRecord,
-            "SELECT app_id, account_id, app_name, app_key, app_sign, data_center, audit_type,
-                    audit_url, event_callback_url, msg_life_cycle, disabled, created_at,
-                    modified_at
+            AppRow,
+            "SELECT app_id, account_id, app_name, app_key, app_key_key_id, app_key_ciphertext,
+                    app_sign, data_center, audit_type, audit_url, event_callback_url,
+                    msg_life_cycle, disabled, created_at, modified_at
              FROM apps WHERE app_id = $1 AND account_id = $2 AND data_center = $3",
             scope.app.as_str(),
             scope.account.get(),
@@ -59,7 +62,8 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(StoreError::AppNotFound)
+        .ok_or(StoreError::AppNotFound)?
+        .open(&self.keyring)
     }
 
     /// Sets the event callback URL of an app (empty disables callbacks).
@@ -71,7 +75,7 @@ impl Store {
         // Callbacks turned on start from now: events from before, when nobody listened, are
         // not sent. (The stream's row is locked by the update, so the sequencer cannot move it
         // in between.)
-        sqlx::query_as::<_, AppRecord>(
+        sqlx::query_as::<_, AppRow>(
             "WITH app AS (
                  UPDATE apps SET event_callback_url = $4, modified_at = now()
                  WHERE app_id = $1 AND account_id = $2 AND data_center = $3
@@ -89,7 +93,8 @@ impl Store {
         .bind(url)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(StoreError::AppNotFound)
+        .ok_or(StoreError::AppNotFound)?
+        .open(&self.keyring)
     }
 
     /// The account an app belongs to, if the app exists.

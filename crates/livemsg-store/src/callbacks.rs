@@ -74,7 +74,8 @@ impl Store {
              )
              RETURNING s.app_id, s.attempts, s.failing_since
          )
-         SELECT c.app_id, c.attempts, c.failing_since, a.event_callback_url, a.app_key
+         SELECT c.app_id, c.attempts, c.failing_since, a.event_callback_url, a.app_key,
+                a.app_key_key_id, a.app_key_ciphertext
          FROM claimed c JOIN apps a ON a.app_id = c.app_id",
         )
         .bind(owner)
@@ -84,12 +85,19 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let app_id: String = row.try_get("app_id")?;
                 Ok(CallbackStream {
-                    app_id: row.try_get("app_id")?,
                     url: row.try_get("event_callback_url")?,
-                    app_key: row.try_get("app_key")?,
+                    app_key: crate::records::open_app_key(
+                        &self.keyring,
+                        &app_id,
+                        row.try_get("app_key")?,
+                        row.try_get("app_key_key_id")?,
+                        row.try_get("app_key_ciphertext")?,
+                    )?,
                     attempts: row.try_get("attempts")?,
                     failing_since: row.try_get("failing_since")?,
+                    app_id,
                 })
             })
             .collect()

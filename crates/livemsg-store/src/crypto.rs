@@ -127,7 +127,8 @@ impl Keyring {
         &self.active
     }
 
-    /// Seals `secret` for the row of `access_key_id`: `(key name, nonce || ciphertext)`.
+    /// Seals `secret` for the row named by `access_key_id` (an AccessKeyId, or `app:<app id>`
+    /// for an AppKey): `(key name, nonce || ciphertext)`; it opens only for that same name.
     pub fn seal(&self, access_key_id: &str, secret: &str) -> (String, Vec<u8>) {
         let cipher = &self.ciphers[&self.active];
         let mut nonce = [0u8; NONCE_BYTES];
@@ -158,7 +159,7 @@ impl Keyring {
             .get(key_name)
             .ok_or(StoreError::SecretKeyMissing)?;
         if blob.len() <= NONCE_BYTES {
-            return Err(StoreError::Corrupt("access_keys.secret_ciphertext"));
+            return Err(StoreError::Corrupt("a sealed secret"));
         }
         let (nonce, sealed) = blob.split_at(NONCE_BYTES);
         let plain = cipher
@@ -169,8 +170,8 @@ impl Keyring {
                     aad: access_key_id.as_bytes(),
                 },
             )
-            .map_err(|_| StoreError::Corrupt("access_keys.secret_ciphertext"))?;
-        String::from_utf8(plain).map_err(|_| StoreError::Corrupt("access_keys.secret_ciphertext"))
+            .map_err(|_| StoreError::Corrupt("a sealed secret"))?;
+        String::from_utf8(plain).map_err(|_| StoreError::Corrupt("a sealed secret"))
     }
 }
 

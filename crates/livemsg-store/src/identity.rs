@@ -198,8 +198,8 @@ impl Store {
         Ok(())
     }
 
-    /// Re-seals every AccessKey secret under the keyring's active key (and seals the ones
-    /// still stored in plaintext). Returns how many rows were rewritten.
+    /// Re-seals every AccessKey secret and every AppKey under the keyring's active key (and
+    /// seals the ones still stored in plaintext). Returns how many rows were rewritten.
     pub async fn reencrypt_secrets(&self) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query!(
@@ -224,6 +224,37 @@ impl Store {
                 "UPDATE access_keys SET secret = NULL, secret_key_id = $2, secret_ciphertext = $3
                  WHERE access_key_id = $1",
                 id,
+                key_name,
+                sealed,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        // AppKeys likewise.
+        let apps = sqlx::query!(
+            "SELECT app_id, app_key, app_key_key_id, app_key_ciphertext FROM apps
+             WHERE app_key IS NOT NULL OR app_key_key_id IS DISTINCT FROM $1
+             FOR UPDATE",
+            self.keyring.active(),
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let rewritten = rewritten + apps.len() as u64;
+        for app in apps {
+            let app_key = crate::records::open_app_key(
+                &self.keyring,
+                &app.app_id,
+                app.app_key,
+                app.app_key_key_id,
+                app.app_key_ciphertext,
+            )?;
+            let (key_name, sealed) = self
+                .keyring
+                .seal(&crate::records::app_key_aad(&app.app_id), &app_key);
+            sqlx::query!(
+                "UPDATE apps SET app_key = NULL, app_key_key_id = $2, app_key_ciphertext = $3
+                 WHERE app_id = $1",
+                app.app_id,
                 key_name,
                 sealed,
             )

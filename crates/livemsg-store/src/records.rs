@@ -80,8 +80,8 @@ pub struct NewApp {
     pub msg_life_cycle: i32,
 }
 
-/// An app as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An app as stored, its AppKey opened. Sensitive: the AppKey mints client tokens.
+#[derive(Debug, Clone)]
 pub struct AppRecord {
     pub app_id: String,
     pub account_id: i64,
@@ -96,6 +96,73 @@ pub struct AppRecord {
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
+}
+
+/// An app row as read, its AppKey still sealed (or, for an app older than sealing, plain).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AppRow {
+    pub(crate) app_id: String,
+    pub(crate) account_id: i64,
+    pub(crate) app_name: String,
+    pub(crate) app_key: Option<String>,
+    pub(crate) app_key_key_id: Option<String>,
+    pub(crate) app_key_ciphertext: Option<Vec<u8>>,
+    pub(crate) app_sign: String,
+    pub(crate) data_center: String,
+    pub(crate) audit_type: i32,
+    pub(crate) audit_url: String,
+    pub(crate) event_callback_url: String,
+    pub(crate) msg_life_cycle: i32,
+    pub(crate) disabled: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) modified_at: DateTime<Utc>,
+}
+
+impl AppRow {
+    /// The record, its AppKey opened with `keyring`.
+    pub(crate) fn open(self, keyring: &crate::Keyring) -> Result<AppRecord, StoreError> {
+        let app_key = open_app_key(
+            keyring,
+            &self.app_id,
+            self.app_key,
+            self.app_key_key_id,
+            self.app_key_ciphertext,
+        )?;
+        Ok(AppRecord {
+            app_id: self.app_id,
+            account_id: self.account_id,
+            app_name: self.app_name,
+            app_key,
+            app_sign: self.app_sign,
+            data_center: self.data_center,
+            audit_type: self.audit_type,
+            audit_url: self.audit_url,
+            event_callback_url: self.event_callback_url,
+            msg_life_cycle: self.msg_life_cycle,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+        })
+    }
+}
+
+/// The associated data an app's sealed AppKey is bound to.
+pub(crate) fn app_key_aad(app_id: &str) -> String {
+    format!("app:{app_id}")
+}
+
+/// An AppKey as stored: sealed (key name and blob) or, from before sealing, plain.
+pub(crate) fn open_app_key(
+    keyring: &crate::Keyring,
+    app_id: &str,
+    plain: Option<String>,
+    key_name: Option<String>,
+    sealed: Option<Vec<u8>>,
+) -> Result<String, StoreError> {
+    match (sealed, key_name) {
+        (Some(sealed), Some(key_name)) => keyring.open(&key_name, &app_key_aad(app_id), &sealed),
+        _ => plain.ok_or(StoreError::Corrupt("apps.app_key")),
+    }
 }
 
 /// What `CreateLiveMessageGroup` stores.

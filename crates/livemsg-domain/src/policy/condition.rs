@@ -184,7 +184,11 @@ fn operand(operator: Operator, path: &str, value: &Value) -> Result<Operand, Pol
     }
 }
 
-pub(super) fn conditions(value: &Value, path: &str) -> Result<Vec<Condition>, PolicyError> {
+pub(super) fn conditions(
+    value: &Value,
+    path: &str,
+    known_keys: &[&str],
+) -> Result<Vec<Condition>, PolicyError> {
     let block = value
         .as_object()
         .ok_or_else(|| fault(path, "must be an object of operators"))?;
@@ -199,6 +203,15 @@ pub(super) fn conditions(value: &Value, path: &str) -> Result<Vec<Condition>, Po
             .ok_or_else(|| fault(&op_path, "must be an object of condition keys"))?;
         for (key, values) in keys {
             let key_path = format!("{op_path}.{key}");
+            if !known_keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                return Err(fault(
+                    key_path,
+                    format!(
+                        "is not a condition key livemsg evaluates ({})",
+                        known_keys.join(", ")
+                    ),
+                ));
+            }
             let list: Vec<(String, &Value)> = match values {
                 Value::Array(items) if !items.is_empty() => items
                     .iter()

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::condition::conditions;
 use super::pattern::{Matcher, Pattern};
+use super::CONDITION_KEYS;
 use super::{fault, Effect, Policy, PolicyError, Statement};
 
 fn string_or_list<'v>(value: &'v Value, path: &str) -> Result<Vec<(String, &'v str)>, PolicyError> {
@@ -81,6 +82,12 @@ fn matcher(
 impl Policy {
     /// Parses and checks a policy document.
     pub fn parse(document: &str) -> Result<Policy, PolicyError> {
+        Self::parse_with_keys(document, &CONDITION_KEYS)
+    }
+
+    /// Parses and checks a policy document whose conditions may name `keys` (compared without
+    /// regard to case); any other key is refused, so a typo cannot quietly disable a Deny.
+    pub fn parse_with_keys(document: &str, keys: &[&str]) -> Result<Policy, PolicyError> {
         let root: Value = serde_json::from_str(document)
             .map_err(|e| fault("$", format!("is not valid JSON: {e}")))?;
         let root = root
@@ -136,7 +143,7 @@ impl Policy {
                     check_resource,
                 )?,
                 conditions: match statement.get("Condition") {
-                    Some(block) => conditions(block, &format!("{path}.Condition"))?,
+                    Some(block) => conditions(block, &format!("{path}.Condition"), keys)?,
                     None => Vec::new(),
                 },
             });

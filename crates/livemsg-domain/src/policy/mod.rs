@@ -23,6 +23,9 @@ mod pattern;
 mod tests;
 
 pub use condition::RequestContext;
+
+/// The condition keys a request offers, and so the only ones a policy may name.
+pub const CONDITION_KEYS: [&str; 3] = ["acs:SourceIp", "acs:CurrentTime", "acs:SecureTransport"];
 pub use pattern::wildcard_match;
 
 use condition::{condition_holds, Condition};

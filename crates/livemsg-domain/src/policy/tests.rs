@@ -16,9 +16,22 @@ fn ctx(action: &str, app: &str) -> RequestContext {
     }
 }
 
+/// The keys a request offers, and two more the tests' contexts carry or lack, to exercise every
+/// operator (livemsg's requests offer only the first three; see `CONDITION_KEYS`).
+const TEST_KEYS: [&str; 5] = [
+    "acs:SourceIp",
+    "acs:CurrentTime",
+    "acs:SecureTransport",
+    "live:viewers",
+    "acs:MFAPresent",
+];
+
 fn policy(statements: &str) -> Policy {
-    Policy::parse(&format!(r#"{{"Version":"1","Statement":[{statements}]}}"#))
-        .unwrap_or_else(|e| panic!("{e}"))
+    Policy::parse_with_keys(
+        &format!(r#"{{"Version":"1","Statement":[{statements}]}}"#),
+        &TEST_KEYS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn allow(action: &str, resource: &str) -> String {
@@ -366,8 +379,8 @@ fn malformed_documents_are_refused_with_the_place_of_the_fault() {
             "Statement[0].Condition.DateLessThan.acs:CurrentTime",
         ),
         (
-            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NumericLessThan":{"n":"many"}}}]}"#,
-            "Statement[0].Condition.NumericLessThan.n",
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NumericLessThan":{"acs:SourceIp":"many"}}}]}"#,
+            "Statement[0].Condition.NumericLessThan.acs:SourceIp",
         ),
         (
             r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"acs:SecureTransport":"yes"}}}]}"#,
@@ -391,4 +404,32 @@ fn a_single_statement_object_and_single_strings_are_accepted() {
         evaluate([&p], &ctx("ListLiveMessageGroupUsers", "x")),
         Verdict::Allow
     );
+}
+
+#[test]
+fn condition_keys_livemsg_does_not_evaluate_are_refused() {
+    for (key, path) in [
+        (
+            "acs:SecureTransprt",
+            "Statement[0].Condition.Bool.acs:SecureTransprt",
+        ),
+        (
+            "acs:MFAPresent",
+            "Statement[0].Condition.Bool.acs:MFAPresent",
+        ),
+    ] {
+        let document = format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"Bool":{{"{key}":"false"}}}}}}]}}"#
+        );
+        let err = Policy::parse(&document).unwrap_err();
+        assert_eq!(err.path, path);
+        assert_eq!(
+            err.message,
+            "is not a condition key livemsg evaluates (acs:SourceIp, acs:CurrentTime, acs:SecureTransport)"
+        );
+    }
+    assert!(Policy::parse(
+        r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"ACS:SECURETRANSPORT":"false"}}}]}"#
+    )
+    .is_ok());
 }

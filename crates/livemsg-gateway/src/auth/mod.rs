@@ -137,9 +137,28 @@ fn check_access_key_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a request that carries one of the headers the envelope is read from (or that decides
+/// how the body is read) more than once: a signature covers all values sorted together, so a
+/// replayed request could otherwise reorder them to change which one is used.
+fn check_single_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    for name in headers.keys() {
+        let name = name.as_str();
+        let envelope =
+            matches!(name, "host" | "authorization" | "content-type") || name.starts_with("x-acs-");
+        if envelope && headers.get_all(name).iter().nth(1).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::IncompleteSignature,
+                format!("The {name} header is given more than once."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Envelope {
     /// Reads the envelope of a request (the parse step).
     pub fn read(parts: &SignedParts<'_>) -> Result<Envelope, ApiError> {
+        check_single_headers(parts.headers)?;
         let envelope = match header(parts.headers, "authorization")? {
             Some(authorization) => Self::read_v3(parts, authorization)?,
             None => Self::read_v1(parts)?,
@@ -326,10 +345,12 @@ impl Envelope {
                 if signing::signatures_equal(&v3::sign(secret, &sts), &auth.signature) {
                     return Ok(());
                 }
+                // The string to sign only: the canonical request would echo the values of any
+                // header the caller names in SignedHeaders, a fronting proxy's included.
                 Err(ApiError::new(
                     ErrorCode::SignatureDoesNotMatch,
                     format!(
-                        "Specified signature does not match our calculation. server StringToSign is [{sts}] server CanonicalRequest is [{creq}]"
+                        "Specified signature does not match our calculation. server StringToSign is [{sts}]"
                     ),
                 ))
             }

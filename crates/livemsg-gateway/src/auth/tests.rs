@@ -179,3 +179,33 @@ fn v3_refuses_a_body_that_does_not_match_its_hash() {
     assert_eq!(err.code, ErrorCode::SignatureDoesNotMatch);
     assert!(err.message.contains("x-acs-content-sha256"));
 }
+
+#[test]
+fn envelope_headers_given_twice_are_refused_before_anything_is_read() {
+    use axum::http::{HeaderMap, HeaderValue};
+    let params = Params::default();
+    for name in [
+        "x-acs-signature-nonce",
+        "x-acs-date",
+        "x-acs-action",
+        "content-type",
+        "authorization",
+        "host",
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.append(name, HeaderValue::from_static("one"));
+        headers.append(name, HeaderValue::from_static("two"));
+        let parts = SignedParts {
+            method: "POST",
+            headers: &headers,
+            params: &params,
+            body: b"",
+        };
+        let err = Envelope::read(&parts).unwrap_err();
+        assert_eq!(err.code, ErrorCode::IncompleteSignature, "{name}");
+        assert_eq!(
+            err.message,
+            format!("The {name} header is given more than once.")
+        );
+    }
+}

@@ -28,10 +28,8 @@ impl GroupService for Api {
                     "" => None,
                     id => Some(UserId::parse_field("CreatorId", id)?),
                 };
-                let mut administrators = Vec::with_capacity(req.administrators.len());
-                for admin in &req.administrators {
-                    administrators.push(UserId::parse_field("Administrators", admin)?);
-                }
+                let administrators =
+                    livemsg_domain::group::administrators("Administrators", &req.administrators)?;
                 let group = NewGroup {
                     group_id: group_id.clone(),
                     group_name: GroupName::parse(&req.group_name)?,
