@@ -40,9 +40,9 @@ def _binary(name):
     return str(path)
 
 
-def _psql(sql):
+def _psql(sql, port=None):
     subprocess.run(
-        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", "postgres",
+        ["psql", "-h", PG_HOST, "-p", str(port or PG_PORT), "-U", PG_USER, "-d", "postgres",
          "-v", "ON_ERROR_STOP=1", "-qc", sql],
         check=True, capture_output=True,
     )
@@ -73,6 +73,8 @@ class Process:
         self.proc = subprocess.Popen(
             [_binary(name)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
         )
+        # Exit codes the test caused on purpose (a kill), besides a clean 0.
+        self.expected_exits = ()
 
     def wait_for_address(self, field="listen.addr", timeout=30):
         deadline = time.monotonic() + timeout
@@ -205,9 +207,10 @@ def make_stack(tmp_path):
     """Starts a stack; keyword arguments become LIVEMSG__... environment overrides."""
     started = []
 
-    def start(**overrides):
+    def start(pg_port=None, **overrides):
+        """`pg_port`: a Postgres of the test's own (see `OwnPostgres`) instead of the suite's."""
         database = f"livemsg_e2e_{uuid.uuid4().hex[:12]}"
-        _psql(f'CREATE DATABASE "{database}"')
+        _psql(f'CREATE DATABASE "{database}"', pg_port)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMSG")}
         env.update({
             "LIVEMSG_CONFIG_DIR": str(ROOT / "config"),
@@ -215,7 +218,7 @@ def make_stack(tmp_path):
             "LIVEMSG__LOG__FORMAT": "json",
             "LIVEMSG__LOG__FILTER": "info",
             "LIVEMSG__DATABASE__HOST": PG_HOST,
-            "LIVEMSG__DATABASE__PORT": PG_PORT,
+            "LIVEMSG__DATABASE__PORT": str(pg_port or PG_PORT),
             "LIVEMSG__DATABASE__USERNAME": PG_USER,
             "LIVEMSG__DATABASE__DATABASE_NAME": database,
             "LIVEMSG__SERVICE__LISTEN": "127.0.0.1:0",
@@ -238,7 +241,7 @@ def make_stack(tmp_path):
         admin("migrate")
         account = admin("create-account", "--name", "e2e")
         service = Process("livemsg-service", env, tmp_path)
-        started.append((database, service))
+        started.append(((database, pg_port), service))
         grpc_addr = service.wait_for_address()
         # The gateway gets its own token, never the secrets key or another role's token.
         gateway_env = {k: v for k, v in env.items()
@@ -249,9 +252,11 @@ def make_stack(tmp_path):
         endpoint = gateway.wait_for_address()
         stack = Stack(database, env, endpoint, grpc_addr, account, service, gateway)
 
-        def another_service(label):
+        def another_service(label, **overrides):
             """Another livemsg-service on the same database (stopped with the stack)."""
-            process = Process("livemsg-service", env, tmp_path, label=label)
+            process_env = dict(env)
+            process_env.update({f"LIVEMSG__{k.upper()}": str(v) for k, v in overrides.items()})
+            process = Process("livemsg-service", process_env, tmp_path, label=label)
             started.append((None, process))
             process.wait_for_address()
             return process
@@ -263,11 +268,114 @@ def make_stack(tmp_path):
 
     for database, process in reversed(started):
         code = process.stop()
-        assert code == 0, f"{process.name} exited with {code}:\n{process.log_path.read_text()}"
+        assert code in (0, *process.expected_exits), \
+            f"{process.name} exited with {code}:\n{process.log_path.read_text()}"
         if database:
-            _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            name, port = database
+            try:
+                _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', port)
+            except subprocess.CalledProcessError:
+                if port is None:
+                    raise  # the suite's own Postgres must be there; a test's own may be gone
 
 
 @pytest.fixture
 def stack(make_stack):
     return make_stack()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnPostgres:
+    """A Postgres server of the test's own (initdb in a temporary directory, trust auth, a free
+    port), so a test may restart it without disturbing anyone else."""
+
+    def __init__(self, base):
+        self.bin = next(pathlib.Path("/usr/lib/postgresql").glob("*/bin"))
+        self.dir = base / "pgdata"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        if self.run_as:
+            subprocess.run(["chown", "-R", "postgres", str(base)], check=True)
+        subprocess.run(
+            [*self.run_as, str(self.bin / "initdb"), "-D", str(self.dir), "-U", PG_USER,
+             "--auth=trust", "-E", "UTF8"],
+            check=True, capture_output=True,
+        )
+        self.start()
+
+    def ctl(self, *args):
+        subprocess.run(
+            [*self.run_as, str(self.bin / "pg_ctl"), "-D", str(self.dir), "-w", "-l",
+             str(self.dir / "server.log"), *args],
+            check=True, capture_output=True,
+        )
+
+    def start(self):
+        self.ctl("-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir}", "start")
+
+    def restart(self):
+        """A fast restart: open connections are cut, as in a failover or a crash."""
+        self.ctl("-m", "fast", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir}",
+                 "restart")
+
+    def stop(self):
+        self.ctl("-m", "immediate", "stop")
+
+
+@pytest.fixture
+def own_postgres():
+    import shutil
+    # Under /tmp itself, not pytest's root-only directory: the server runs as `postgres`.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="livemsg-own-postgres-"))
+    server = OwnPostgres(base)
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port, keeping nothing on disk."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        import socket
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def own_redis():
+    server = OwnRedis()
+    yield server
+    server.stop()

@@ -50,14 +50,31 @@ pub(crate) fn api_error(err: StoreError) -> ApiError {
             ErrorCode::SuperLargeGroup,
             "The group is a super large group and no longer supports querying the user list.",
         ),
-        StoreError::Database(sqlx::Error::PoolTimedOut) => {
-            tracing::error!("database pool timed out");
+        StoreError::Database(err) if database_unavailable(&err) => {
+            tracing::error!(error = %err, "the database is unavailable");
             ApiError::of(ErrorCode::ServiceUnavailable)
         }
         other => {
             tracing::error!(error = ?other, "store failure");
             ApiError::internal()
         }
+    }
+}
+
+/// Whether a database error means Postgres cannot be reached or is going away (so the caller
+/// may retry: `ServiceUnavailable`), not that the statement failed.
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: the server shuts down or is starting.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
