@@ -17,17 +17,53 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import grpc
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BIN_DIR = pathlib.Path(os.environ.get("LIVEMSG_BIN_DIR", ROOT / "target" / "debug"))
-PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
-PG_PORT = os.environ.get("PGPORT", "5432")
-PG_USER = os.environ.get("PGUSER", "postgres")
+# The same variables as scripts/test: binaries from $CARGO_TARGET_DIR, Postgres at
+# $DATABASE_URL, Redis at $REDIS_URL.
+TARGET_DIR = pathlib.Path(
+    os.environ.get("CARGO_TARGET_DIR", pathlib.Path.home() / ".cache" / "livemsg-target"))
+BIN_DIR = pathlib.Path(os.environ.get("LIVEMSG_BIN_DIR", TARGET_DIR / "debug"))
+_DATABASE = urllib.parse.urlsplit(
+    os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+PG_HOST = _DATABASE.hostname or "127.0.0.1"
+PG_PORT = str(_DATABASE.port or 5432)
+PG_USER = _DATABASE.username or "postgres"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+BINARIES = ("livemsg-service", "livemsg-gateway", "livemsg-admin")
+
+
+def _newest_source():
+    """When the sources the binaries are built from last changed."""
+    newest = (ROOT / "Cargo.lock").stat().st_mtime
+    for folder in ("crates", "proto", "migrations", ".sqlx"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and "tests" not in path.relative_to(ROOT).parts[2:3]:
+                newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def _fresh_binaries():
+    """Builds the binaries when they are missing or older than the sources (as scripts/test
+    does first); refuses stale ones from a directory it does not build into."""
+    newest = _newest_source()
+    stale = [name for name in BINARIES
+             if not (BIN_DIR / name).exists() or (BIN_DIR / name).stat().st_mtime < newest]
+    if not stale:
+        return
+    if BIN_DIR.resolve() != (TARGET_DIR / "debug").resolve():
+        raise RuntimeError(f"{', '.join(stale)} in {BIN_DIR} are missing or older than the "
+                           "sources: build them, or unset LIVEMSG_BIN_DIR")
+    subprocess.run(["cargo", "build", "--workspace", "--bins", "--quiet"], cwd=ROOT, check=True,
+                   env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET_DIR)))
+
+
+_fresh_binaries()
 # One token per role, as a deployment has them.
 GATEWAY_TOKEN = uuid.uuid4().hex
 TIER_TOKEN = uuid.uuid4().hex
@@ -144,11 +180,13 @@ class Stack:
         return json.loads(out.stdout)
 
     def psql(self, sql):
-        subprocess.run(
-            ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", self.database,
-             "-v", "ON_ERROR_STOP=1", "-qc", sql],
-            check=True, capture_output=True,
+        """Runs `sql` on the stack's database; returns the rows, tab-separated, one a line."""
+        out = subprocess.run(
+            ["psql", "-h", PG_HOST, "-p", str(self.pg_port or PG_PORT), "-U", PG_USER,
+             "-d", self.database, "-v", "ON_ERROR_STOP=1", "-qAtF", "\t", "-c", sql],
+            check=True, capture_output=True, text=True,
         )
+        return out.stdout.strip()
 
     # gRPC, as the connection tier calls it.
     def membership(self):
@@ -251,6 +289,7 @@ def make_stack(tmp_path):
         started.append((None, gateway))
         endpoint = gateway.wait_for_address()
         stack = Stack(database, env, endpoint, grpc_addr, account, service, gateway)
+        stack.pg_port = pg_port
 
         def another_service(label, **overrides):
             """Another livemsg-service on the same database (stopped with the stack)."""

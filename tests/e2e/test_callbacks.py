@@ -41,6 +41,8 @@ class Receiver:
     def __init__(self, app_key=None):
         self.app_key = app_key
         self.requests = []  # (status answered, transactionid, body) in arrival order
+        self.raw = []  # (headers, body bytes) of every request, to check signatures again
+        self.delay = 0  # seconds to wait before answering (a hanging receiver)
         self.problems = []  # requests that failed a check
         self.status = 200
         self.lock = threading.Lock()
@@ -67,6 +69,9 @@ class Receiver:
                 with receiver.lock:
                     status = receiver.status
                     receiver.requests.append((status, payload["transactionid"], payload))
+                    receiver.raw.append(({k.title(): v for k, v in self.headers.items()}, body))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -120,6 +125,20 @@ class Receiver:
         raise AssertionError(f"{len(self.events())} of {count} events arrived")
 
 
+def delivered(stack, app_id):
+    """(events numbered in the app's stream, events delivered or given up) from the database."""
+    row = stack.psql(f"SELECT next_seq - 1, delivered_seq FROM app_streams WHERE app_id = '{app_id}'")
+    numbered, done = row.split("\t")
+    return int(numbered), int(done)
+
+
+def wait_until(condition, timeout=30, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not hold within {timeout} s"
+        time.sleep(0.05)
+
+
 def create_app(stack, url, group_ids=("room",)):
     client = tea_client(stack)
     app = client.create_live_message_app(live.CreateLiveMessageAppRequest(
@@ -142,8 +161,11 @@ def test_every_enter_and_leave_arrives_once_in_order_with_the_count_and_a_signat
     stack.logoff(app.app_id, "viewer", session_id="sess-7", reason=4)
 
     events = receiver.wait_for(7)
-    time.sleep(0.5)
-    assert len(receiver.events()) == 7, "nothing more, nothing twice"
+    # Once the stream records all 7 delivered, nothing more is sent: no request carried an event
+    # twice, even under another transactionid.
+    wait_until(lambda: delivered(stack, app.app_id) == (7, 7), what="all delivered")
+    sent = [e["as"] for _, _, p in receiver.requests for eve in p["eves"] for e in eve["events"]]
+    assert sorted(sent) == list(range(1, 8)), "nothing more, nothing twice"
     got = [(uid, sid, e["e"], e.get("g"), e.get("n"), e.get("r")) for uid, sid, e in events]
     assert got == [
         ("viewer", "sess-7", 1, None, None, None),   # logon
@@ -159,11 +181,14 @@ def test_every_enter_and_leave_arrives_once_in_order_with_the_count_and_a_signat
     for payload in receiver.accepted():
         assert payload["appid"] == app.app_id
         assert re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", payload["transactionid"])
-    # A signature made with another key does not verify.
-    status, txid, payload = receiver.requests[0]
-    body = json.dumps(payload).encode()
-    assert not receiver.verify("wrong-key", {"Ali-Live-Timestamp": str(int(time.time())),
-                                             "Ali-Live-Signature": "00"}, body)
+    # A real request verifies with the app's key and not with another one; nor once its body or
+    # its timestamp is changed.
+    headers, body = receiver.raw[0]
+    assert receiver.verify(app.app_key, headers, body)
+    assert not receiver.verify("x" * len(app.app_key), headers, body)
+    assert not receiver.verify(app.app_key, headers, body + b" ")
+    older = dict(headers, **{"Ali-Live-Timestamp": str(int(headers["Ali-Live-Timestamp"]) - 1)})
+    assert not receiver.verify(app.app_key, older, body)
     receiver.stop()
 
 
@@ -180,18 +205,17 @@ def test_a_receiver_that_was_down_gets_everything_once_from_two_instances(make_s
         stack.join(app.app_id, "g1", users[i:i + 10])
         stack.join(app.app_id, "g2", users[i:i + 5])
     stack.leave(app.app_id, "g1", users[:20])
-    time.sleep(2)
+    total = 150 + 75 + 20
+    wait_until(lambda: delivered(stack, app.app_id) == (total, 0), what="all sequenced, none sent")
 
     receiver.status = 500  # up, but failing
     receiver.start()
-    time.sleep(2)
-    assert receiver.requests, "the failing receiver was retried"
+    wait_until(lambda: len(receiver.requests) >= 2, what="the failing receiver retried")
     assert all(status == 500 for status, _, _ in receiver.requests)
     receiver.status = 200  # healthy again
 
-    total = 150 + 75 + 20
     events = receiver.wait_for(total, timeout=60)
-    time.sleep(1)
+    wait_until(lambda: delivered(stack, app.app_id) == (total, total), what="all delivered")
     assert len(receiver.events()) == total
     assert [e["as"] for _, _, e in events] == list(range(1, total + 1)), "in order, no gaps"
     for group, count in (("g1", 170), ("g2", 75)):
@@ -249,4 +273,63 @@ def test_a_super_group_reports_only_its_count_at_most_every_five_seconds(make_st
     for before, after in zip(reports, reports[1:]):
         assert after["t"] - before["t"] >= 5000, "at least 5 s apart"
         assert after["n"] > before["n"]
+    receiver.stop()
+
+
+def test_a_hanging_receiver_times_out_is_retried_with_the_same_batch_and_batches_hold_at_most_100(
+        make_stack):
+    stack = make_stack(**dict(FAST, callbacks__timeout_ms="300"))
+    receiver = Receiver().start()
+    app = create_app(stack, receiver.url)
+    receiver.app_key = app.app_key
+    receiver.delay = 2  # answers long after the 300 ms the service waits
+    stack.join(app.app_id, "room", [f"u{i}" for i in range(250)])
+    wait_until(lambda: len(receiver.requests) >= 2, what="a timed-out batch retried")
+    first, again = receiver.requests[0], receiver.requests[1]
+    assert first[1] == again[1], "the same transactionid"
+    assert json.dumps(first[2]["eves"]) == json.dumps(again[2]["eves"]), "the same events"
+    receiver.delay = 0
+    receiver.wait_for(250)
+    wait_until(lambda: delivered(stack, app.app_id) == (250, 250), what="all delivered")
+    sizes = [sum(len(eve["events"]) for eve in payload["eves"])
+             for _, _, payload in receiver.requests]
+    assert max(sizes) == 100, sizes  # callbacks.max_batch_events
+    receiver.stop()
+
+
+def test_a_receiver_failing_past_the_retry_window_loses_what_waited_and_it_is_counted(
+        make_stack):
+    stack = make_stack(**dict(FAST, callbacks__retry_for_secs="1"))
+    receiver = Receiver().start()
+    app = create_app(stack, receiver.url)
+    receiver.app_key = app.app_key
+    receiver.status = 500
+    stack.join(app.app_id, "room", ["a", "b", "c"])
+    # Given up: the stream moves past the three events without a success.
+    wait_until(lambda: delivered(stack, app.app_id) == (3, 3), what="the events given up")
+    assert all(status == 500 for status, _, _ in receiver.requests)
+    metrics = urllib.request.urlopen(
+        f"http://{stack.service.wait_for_address('metrics.addr')}/metrics").read().decode()
+    dropped = re.search(r'livemsg_callback_events_total\{outcome="dropped"\} (\d+)', metrics)
+    assert dropped and int(dropped.group(1)) == 3, metrics
+    # Later events are sent again, to a receiver that recovered.
+    receiver.status = 200
+    stack.join(app.app_id, "room", ["d"])
+    events = receiver.wait_for(1)
+    assert [(uid, e["e"]) for uid, _, e in events] == [("d", 3)]
+    receiver.stop()
+
+
+def test_a_stored_url_that_points_inside_is_not_called(make_stack):
+    """URLs are checked again at each send: one stored before a rule existed (written straight
+    into the database here) is refused, and nothing reaches the address it names."""
+    stack = make_stack(callbacks__poll_ms="50", events__sequence_interval_ms="50")
+    receiver = Receiver().start()
+    app = create_app(stack, "")
+    stack.psql(f"UPDATE apps SET event_callback_url = 'http://2130706433:{receiver.port}/cb' "
+               f"WHERE app_id = '{app.app_id}'")
+    stack.join(app.app_id, "room", ["a"])
+    wait_until(lambda: any("the callback URL is refused" in line
+                           for line in stack.service.lines()), what="the refusal logged")
+    assert receiver.requests == []
     receiver.stop()

@@ -180,6 +180,19 @@ def expect_client_error(call, status, code):
     return raised.value
 
 
+def eventually_refused(call, status, code, timeout=10):
+    """Waits (bounded) until `call` is refused with `status` and `code`: a change made by an
+    administrator reaches the gateway within its cache time (300 ms in these tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return expect_client_error(call, status, code)
+        except (AssertionError, pytest.fail.Exception):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_errors_reach_the_current_sdk_with_their_codes_and_statuses(stack):
     client = tea_client(stack)
     app_id = create_app_and_group(client)
@@ -235,8 +248,7 @@ def test_errors_reach_the_current_sdk_with_their_codes_and_statuses(stack):
 
     # A disabled key is refused (once the gateway's cached copy expires: 300 ms here).
     stack.admin("disable-access-key", "--access-key-id", stack.access_key_id)
-    time.sleep(0.5)
-    expect_client_error(
+    eventually_refused(
         lambda: client.describe_live_message_app(
             live.DescribeLiveMessageAppRequest(app_id=app_id)),
         400, "InvalidAccessKeyId.Inactive",
@@ -326,7 +338,7 @@ def test_a_database_failure_is_a_server_error_without_details(stack):
     assert raised.value.code == "ServerError"
     assert "group_members" not in raised.value.message
     # The cause is in the service's log, once.
-    assert any("store failure" in line for line in stack.service.lines())
+    assert sum("store failure" in line for line in stack.service.lines()) == 1
 
 
 def test_logs_never_carry_the_secret(stack):
@@ -427,8 +439,7 @@ def test_a_ram_user_limited_to_one_app_is_refused_on_another(stack, tmp_path):
     # Detaching the policy takes effect within the gateway's cache time.
     stack.admin("detach-policy", "--account-id", account, "--user-name", "reader",
                 "--policy-name", "list-one-app")
-    time.sleep(0.5)
-    expect_client_error(
+    eventually_refused(
         lambda: reader.list_live_message_group_users(live.ListLiveMessageGroupUsersRequest(
             app_id=app_a, group_id="room1", page_size=10, sort_type=1)),
         403, "NoAuth",
@@ -505,7 +516,8 @@ def test_sigterm_under_load_fails_no_request(make_stack):
     import urllib.error
     import urllib.request
 
-    stack = make_stack(gateway__shutdown_delay_ms=1500, ratelimit__per_second=1000000)
+    # A drain window wide enough for the balancer below to notice it on a busy machine.
+    stack = make_stack(gateway__shutdown_delay_ms=3000, ratelimit__per_second=1000000)
     app_id = create_app_and_group(tea_client(stack))
     stop = threading.Event()
     results = {"ok": 0, "after_sigterm": 0, "failed": []}
@@ -540,7 +552,10 @@ def test_sigterm_under_load_fails_no_request(make_stack):
         worker.start()
     watcher = threading.Thread(target=balancer)
     watcher.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while results["ok"] < 50:  # under load first
+        assert time.monotonic() < deadline, "no load"
+        time.sleep(0.05)
     stack.gateway.proc.send_signal(signal.SIGTERM)
     terminated.set()
     watcher.join(timeout=10)
@@ -548,7 +563,6 @@ def test_sigterm_under_load_fails_no_request(make_stack):
         worker.join(timeout=10)
     assert stack.gateway.proc.wait(timeout=30) == 0
     assert results["failed"] == []
-    assert results["ok"] > 50
     assert results["after_sigterm"] > 0, "requests kept being served while draining"
     assert any("draining" in line for line in stack.gateway.lines())
 

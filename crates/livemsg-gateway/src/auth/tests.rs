@@ -11,6 +11,8 @@ fn params(query: &str) -> Params {
 
 const VECTOR_B: &str = "Action=ListLiveMessageGroupUsers&Format=json&Version=2016-11-01&Timestamp=2025-01-15T08%3A00%3A00Z&SignatureNonce=3156853299f313e23d1673dc12e1703d&AppId=demoApp&DataCenter=cn-shanghai&GroupId=group+1&PageSize=20&SortType=0&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&AccessKeyId=testAccessKeyId&Signature=G7ezLzsJvxO6Fcfz3eYHYUc9sS4%3D";
 
+/// Vector (b) of `signing/tests.rs`: a captured call of `alibabacloud_live20161101` 3.0.2 with
+/// signature_algorithm='v2' (alibaba-protocol.md, section 1.1 (b)).
 #[test]
 fn a_captured_v1_request_verifies_and_a_tampered_one_does_not() {
     let headers = HeaderMap::new();
@@ -79,6 +81,8 @@ fn v1_envelopes_name_what_is_missing_or_unsupported() {
     assert!(read(&format!("{base}&SignatureMethod=HMAC-SHA1")).is_ok());
 }
 
+/// The headers of vector (f) of `signing/tests.rs`: a captured ListLiveMessageGroupUsers call
+/// of `alibabacloud_live20161101` 3.0.2 (alibaba-protocol.md, section 1.2 (f)).
 fn vector_f_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in [

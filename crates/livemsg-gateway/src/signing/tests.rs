@@ -11,7 +11,11 @@ fn percent_encoding_follows_rfc_3986_with_uppercase_hex() {
     assert_eq!(percent_encode("é"), "%C3%A9");
 }
 
-// (a) The official V1 test vector.
+// (a) The official V1 test vector. Source: the Alibaba Cloud documentation of signature V1 for
+// RPC APIs ("Request syntax and signature method V2 for RPC APIs",
+// https://www.alibabacloud.com/help/en/sdk/product-overview/rpc-mechanism, and the ECS
+// signature page https://www.alibabacloud.com/help/doc-detail/28139.htm): DescribeRegions,
+// secret `testsecret`, reproduced with the SDK's own `Utils.get_rpcsignature`.
 #[test]
 fn v1_official_vector() {
     let params = [
@@ -32,7 +36,9 @@ fn v1_official_vector() {
     assert_eq!(v1::sign("testsecret", &sts), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
 }
 
-// (b) tea-openapi with signature_algorithm='v2': `group 1` arrives as `group+1`.
+// (b) tea-openapi with signature_algorithm='v2': `group 1` arrives as `group+1`. Source: a
+// captured call of `alibabacloud_live20161101` 3.0.2 (tea-openapi 0.4.6) to a loopback server,
+// timestamp, nonce and user agent pinned (shared/reference/alibaba-protocol.md, section 1.1 (b)).
 #[test]
 fn v1_tea_sdk_list_users_vector() {
     let params = [
@@ -58,7 +64,8 @@ fn v1_tea_sdk_list_users_vector() {
     );
 }
 
-// (c) tea v2 with a form body: body parameters are signed too.
+// (c) tea v2 with a form body: body parameters are signed too. Source: a captured
+// GetMessageToken call of the same SDK (alibaba-protocol.md, section 1.1 (c)).
 #[test]
 fn v1_form_body_vector() {
     let params = [
@@ -83,7 +90,9 @@ fn v1_form_body_vector() {
     );
 }
 
-// (d) The legacy aliyunsdkcore: RegionId and an empty SignatureType are signed.
+// (d) The legacy aliyunsdkcore: RegionId and an empty SignatureType are signed. Source:
+// `rpc_signature_composer.get_signed_url` of aliyun-python-sdk-core 2.16.1 with timestamp and
+// nonce patched (alibaba-protocol.md, section 1.1 (d)).
 #[test]
 fn v1_legacy_sdk_vector() {
     let params = [
@@ -108,7 +117,10 @@ fn v1_legacy_sdk_vector() {
     );
 }
 
-// (e) The official V3 vector: no "&" after the secret.
+// (e) The official V3 vector: no "&" after the secret. Source: the V3 signature documentation
+// (https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature),
+// its RunInstances example with `YourAccessKeySecret`, reproduced with the SDK's
+// `Utils.get_authorization` (alibaba-protocol.md, section 1.2 (e)).
 #[test]
 fn v3_official_vector() {
     let query = v3::canonical_query(&[
@@ -139,7 +151,9 @@ fn v3_official_vector() {
     );
 }
 
-// (f) The Live SDK's default path.
+// (f) The Live SDK's default path. Source: a captured ListLiveMessageGroupUsers call of
+// `alibabacloud_live20161101` 3.0.2 with its default ACS3-HMAC-SHA256, timestamp, nonce and user
+// agent pinned (alibaba-protocol.md, section 1.2 (f)).
 #[test]
 fn v3_live_sdk_list_users_vector() {
     let query = v3::canonical_query(&[
@@ -180,7 +194,8 @@ fn v3_live_sdk_list_users_vector() {
     );
 }
 
-// (g) V3 with a form body: the body is covered by its hash, not the query.
+// (g) V3 with a form body: the body is covered by its hash, not the query. Source: a captured
+// GetMessageToken call of the same SDK (alibaba-protocol.md, section 1.2 (g)).
 #[test]
 fn v3_form_body_vector() {
     let body = b"AppId=demoApp&DeviceId=dev-1&DeviceType=ios&UserId=user%2A1+~";

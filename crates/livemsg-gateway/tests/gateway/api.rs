@@ -113,11 +113,13 @@ async fn apps_groups_and_paged_user_lists_end_to_end(pool: PgPool) {
 async fn input_and_resource_errors_have_the_seed_codes_and_statuses(pool: PgPool) {
     let s = start(pool, 10).await;
     let app_id = s.create_app().await;
-    s.call(
-        "CreateLiveMessageGroup",
-        &[("AppId", &app_id), ("GroupId", "g1")],
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            "CreateLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "g1")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let list = |extra: &'static [(&'static str, &'static str)]| {
         let mut q: Vec<(&str, &str)> = vec![("AppId", &app_id), ("GroupId", "g1")];
         q.extend_from_slice(extra);

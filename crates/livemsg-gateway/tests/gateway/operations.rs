@@ -6,11 +6,13 @@ use crate::helpers::*;
 async fn internal_failures_answer_server_error_without_leaking_details(pool: PgPool) {
     let s = start(pool.clone(), 2_000).await;
     let app_id = s.create_app().await;
-    s.call(
-        "CreateLiveMessageGroup",
-        &[("AppId", &app_id), ("GroupId", "g1")],
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            "CreateLiveMessageGroup",
+            &[("AppId", &app_id), ("GroupId", "g1")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     sqlx::query("DROP TABLE group_members")
         .execute(&pool)
         .await
@@ -70,7 +72,8 @@ async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
     settings.gateway.listen = "127.0.0.1:0".into();
     settings.gateway.metrics_listen = "127.0.0.1:0".into();
     settings.gateway.service_url = s.service.clone();
-    settings.gateway.shutdown_delay_ms = 400;
+    // A drain window wide enough for a loaded machine to see both sides of it.
+    settings.gateway.shutdown_delay_ms = 3_000;
     settings.internal.gateway_token = TOKEN.into();
     settings.internal.tier_token = TOKEN.into();
     let gateway = Gateway::build(&settings).await.unwrap();
@@ -119,11 +122,14 @@ async fn probes_and_metrics_tell_the_state_of_the_gateway(pool: PgPool) {
 
     // SIGTERM: not ready at once, still serving through the delay, then stopped.
     stop.send(()).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(
-        get(format!("http://{addr}/readyz")).await.unwrap().status(),
-        503
-    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while get(format!("http://{addr}/readyz")).await.unwrap().status() != 503 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready soon after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let (st, _) = g.call("CreateLiveMessageApp", &[]).await;
     assert_eq!(st, 200, "requests are served while draining");
     tokio::time::timeout(std::time::Duration::from_secs(10), server)

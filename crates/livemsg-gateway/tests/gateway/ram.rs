@@ -7,11 +7,13 @@ async fn a_ram_user_may_do_only_what_its_policies_allow(pool: PgPool) {
     let s = start(pool, 2_000).await;
     let (app_a, app_b) = (s.create_app().await, s.create_app().await);
     for app in [&app_a, &app_b] {
-        s.call(
-            "CreateLiveMessageGroup",
-            &[("AppId", app), ("GroupId", "g")],
-        )
-        .await;
+        let (status, body) = s
+            .call(
+                "CreateLiveMessageGroup",
+                &[("AppId", app), ("GroupId", "g")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
     let (id, secret) = s
         .ram_key("lister", &[("list-a", list_policy(&s.arn(&app_a)))])
