@@ -83,8 +83,11 @@ async fn envelope_and_authentication_errors_are_refused_in_order(pool: PgPool) {
         .set_access_key_enabled(&s.key_id, false)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(AUTH_CACHE_TTL_MS + 200)).await;
-    let (st, b) = s.call("CreateLiveMessageApp", &[]).await;
+    let (st, b) = eventually(
+        || s.call("CreateLiveMessageApp", &[]),
+        |status, _| status != 200,
+    )
+    .await;
     assert_error(st, &b, 400, "InvalidAccessKeyId.Inactive");
 }
 

@@ -316,3 +316,27 @@ pub(crate) fn list_policy(resource: &str) -> String {
         r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"live:ListLiveMessageGroupUsers","Resource":"{resource}"}}]}}"#
     )
 }
+
+/// Calls `call` until its answer satisfies `done` (at most 10 s, then fails): an
+/// administrator's change reaches a gateway within its cache time, not at once.
+pub(crate) async fn eventually<F, Fut>(
+    mut call: F,
+    done: impl Fn(u16, &Value) -> bool,
+) -> (u16, Value)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = call().await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {status} {body} after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -68,8 +68,11 @@ async fn a_ram_user_may_do_only_what_its_policies_allow(pool: PgPool) {
         .attach_policy(s.account_id, "lister", "deny-a")
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(AUTH_CACHE_TTL_MS + 200)).await;
-    let (st, b) = as_user("ListLiveMessageGroupUsers", list(&app_a)).await;
+    let (st, b) = eventually(
+        || as_user("ListLiveMessageGroupUsers", list(&app_a)),
+        |status, _| status != 200,
+    )
+    .await;
     assert_error(st, &b, 403, "NoAuth");
     assert_eq!(b["AccessDeniedDetail"]["NoPermissionType"], "ExplicitDeny");
 
