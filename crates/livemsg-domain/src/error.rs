@@ -47,11 +47,13 @@ pub enum ErrorCode {
     ThrottlingUser,
     /// A backing service is temporarily unavailable.
     ServiceUnavailable,
+    /// Recovering the group would take the app past its quota of live groups.
+    ErrorTooManyGroups,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InputInvalid,
         ErrorCode::MissingParameter,
         ErrorCode::NoAuth,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::SignatureNonceUsed,
         ErrorCode::ThrottlingUser,
         ErrorCode::ServiceUnavailable,
+        ErrorCode::ErrorTooManyGroups,
     ];
 
     /// The code string of the JSON error body.
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::SignatureNonceUsed => "SignatureNonceUsed",
             ErrorCode::ThrottlingUser => "Throttling.User",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::ErrorTooManyGroups => "ErrorTooManyGroups",
         }
     }
 
@@ -117,7 +121,8 @@ impl ErrorCode {
             | ErrorCode::InvalidTimeStampFormat
             | ErrorCode::InvalidTimeStampExpired
             | ErrorCode::SignatureNonceUsed
-            | ErrorCode::ThrottlingUser => 400,
+            | ErrorCode::ThrottlingUser
+            | ErrorCode::ErrorTooManyGroups => 400,
             ErrorCode::NoAuth => 403,
             ErrorCode::ResourceNotExist
             | ErrorCode::InvalidActionNotFound
@@ -168,6 +173,7 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => {
                 "The request has failed due to a temporary failure of the server."
             }
+            ErrorCode::ErrorTooManyGroups => "Too many groups in app.",
         }
     }
 }

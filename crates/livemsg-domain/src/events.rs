@@ -26,6 +26,18 @@ pub enum EventKind {
     Logon,
     /// A user logged off (an app event, in no group).
     Logoff,
+    /// The group was deleted (its members left first, each with its own event).
+    GroupDeleted,
+    /// A deleted group was recovered (with no members).
+    GroupRecovered,
+    /// The group's info or administrators changed (the event carries both, as they are now).
+    GroupInfoChanged,
+    /// A member's user info changed (the event carries the user and the new info).
+    UserInfoChanged,
+    /// The app was disabled (an app event, in no group).
+    AppDisabled,
+    /// The app was enabled again (an app event, in no group).
+    AppEnabled,
 }
 
 impl EventKind {
@@ -40,7 +52,40 @@ impl EventKind {
             EventKind::MemberCount => 6,
             EventKind::Logon => 7,
             EventKind::Logoff => 8,
+            EventKind::GroupDeleted => 9,
+            EventKind::GroupRecovered => 10,
+            EventKind::GroupInfoChanged => 11,
+            EventKind::UserInfoChanged => 12,
+            EventKind::AppDisabled => 13,
+            EventKind::AppEnabled => 14,
         }
+    }
+
+    /// Every kind, in stored order.
+    pub const ALL: [EventKind; 14] = [
+        EventKind::UserEntered,
+        EventKind::UserLeft,
+        EventKind::BecameSuper,
+        EventKind::Closed,
+        EventKind::Reopened,
+        EventKind::MemberCount,
+        EventKind::Logon,
+        EventKind::Logoff,
+        EventKind::GroupDeleted,
+        EventKind::GroupRecovered,
+        EventKind::GroupInfoChanged,
+        EventKind::UserInfoChanged,
+        EventKind::AppDisabled,
+        EventKind::AppEnabled,
+    ];
+
+    /// Whether the event belongs to the app rather than to a group (no group, no sequence
+    /// number, no count).
+    pub fn is_app_event(self) -> bool {
+        matches!(
+            self,
+            EventKind::Logon | EventKind::Logoff | EventKind::AppDisabled | EventKind::AppEnabled
+        )
     }
 
     /// Reads the stored value.
@@ -54,6 +99,12 @@ impl EventKind {
             6 => EventKind::MemberCount,
             7 => EventKind::Logon,
             8 => EventKind::Logoff,
+            9 => EventKind::GroupDeleted,
+            10 => EventKind::GroupRecovered,
+            11 => EventKind::GroupInfoChanged,
+            12 => EventKind::UserInfoChanged,
+            13 => EventKind::AppDisabled,
+            14 => EventKind::AppEnabled,
             _ => return None,
         })
     }
@@ -150,19 +201,24 @@ mod tests {
 
     #[test]
     fn stored_kinds_round_trip() {
-        for kind in [
-            EventKind::UserEntered,
-            EventKind::UserLeft,
-            EventKind::BecameSuper,
-            EventKind::Closed,
-            EventKind::Reopened,
-            EventKind::MemberCount,
-            EventKind::Logon,
-            EventKind::Logoff,
-        ] {
+        for (i, kind) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.as_i16(), i as i16 + 1);
             assert_eq!(EventKind::from_i16(kind.as_i16()), Some(kind));
         }
         assert_eq!(EventKind::from_i16(0), None);
-        assert_eq!(EventKind::from_i16(9), None);
+        assert_eq!(EventKind::from_i16(15), None);
+        let app_events: Vec<EventKind> = EventKind::ALL
+            .into_iter()
+            .filter(|k| k.is_app_event())
+            .collect();
+        assert_eq!(
+            app_events,
+            [
+                EventKind::Logon,
+                EventKind::Logoff,
+                EventKind::AppDisabled,
+                EventKind::AppEnabled
+            ]
+        );
     }
 }

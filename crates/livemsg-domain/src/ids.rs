@@ -121,7 +121,12 @@ macro_rules! text_type {
         impl $name {
             /// Checks `value`: its length, no NUL (and for names no control characters).
             pub fn parse(value: &str) -> Result<Self, ApiError> {
-                check_text($field, value, $max, $is_name)?;
+                Self::parse_field($field, value)
+            }
+
+            /// [`Self::parse`], naming `field` (the parameter's name in this operation).
+            pub fn parse_field(field: &str, value: &str) -> Result<Self, ApiError> {
+                check_text(field, value, $max, $is_name)?;
                 Ok($name(value.to_owned()))
             }
 

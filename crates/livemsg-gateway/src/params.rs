@@ -136,6 +136,22 @@ impl Params {
         }
     }
 
+    /// An optional integer parameter: `None` when absent or empty.
+    pub fn int64_opt(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => parse_int(name, v).map(Some),
+        }
+    }
+
+    /// An optional boolean parameter (`true`/`false` in any case): `None` when absent or empty.
+    pub fn bool_opt(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => parse_bool(name, v).map(Some),
+        }
+    }
+
     /// An optional integer parameter that must fit 32 bits; absent or empty is `default`.
     pub fn int32(&self, name: &str, default: i32) -> Result<i32, ApiError> {
         i32::try_from(self.int64(name, i64::from(default))?)

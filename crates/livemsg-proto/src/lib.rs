@@ -123,7 +123,9 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         ErrorCode::ResourceNotExist
         | ErrorCode::InvalidActionNotFound
         | ErrorCode::InvalidAccessKeyIdNotFound => tonic::Code::NotFound,
-        ErrorCode::SuperLargeGroup => tonic::Code::FailedPrecondition,
+        ErrorCode::SuperLargeGroup | ErrorCode::ErrorTooManyGroups => {
+            tonic::Code::FailedPrecondition
+        }
         ErrorCode::UnsupportedOperation => tonic::Code::Unimplemented,
         ErrorCode::ThrottlingUser => tonic::Code::ResourceExhausted,
         ErrorCode::ServiceUnavailable => tonic::Code::Unavailable,

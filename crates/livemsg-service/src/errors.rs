@@ -46,6 +46,27 @@ pub(crate) fn api_error(err: StoreError) -> ApiError {
             ErrorCode::InputInvalid,
             format!("The {what} must be 1 to 64 letters, digits, '.', '_', '-' or '@'."),
         ),
+        StoreError::AppDisabled => ApiError::new(ErrorCode::NoAuth, "App is disabled."),
+        StoreError::TooManyGroups {
+            quota,
+            recovering: true,
+        } => ApiError::new(
+            ErrorCode::ErrorTooManyGroups,
+            format!("Too many groups in app: at most {quota} groups may exist at once."),
+        ),
+        StoreError::TooManyGroups {
+            quota,
+            recovering: false,
+        } => ApiError::invalid(
+            "GroupId",
+            format_args!(
+                "cannot be created: the app has {quota} groups, the most it may have at once"
+            ),
+        ),
+        StoreError::TooManyApps(quota) => ApiError::new(
+            ErrorCode::InputInvalid,
+            format!("The account has {quota} apps, the most it may have."),
+        ),
         StoreError::SuperGroup => ApiError::new(
             ErrorCode::SuperLargeGroup,
             "The group is a super large group and no longer supports querying the user list.",

@@ -142,7 +142,8 @@ impl Application {
         let tls = settings.service.tls().map_err(BuildError::Tls)?;
         let listener = TcpListener::bind(&settings.service.listen).await?;
         let http_listener = TcpListener::bind(&settings.service.metrics_listen).await?;
-        let store = Store::new(pool, settings.groups.super_group_threshold, keyring);
+        let store = Store::new(pool, settings.groups.super_group_threshold, keyring)
+            .with_limits(settings.limits());
         let batcher = workers::batcher::Batcher::start(
             store.clone(),
             settings.membership.writers,
@@ -185,9 +186,14 @@ impl Application {
     }
 
     /// Starts the background work of this instance; see [`workers`].
-    fn start_workers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+    fn start_workers(&self, sweeper: Arc<tokio::sync::Notify>) -> Vec<tokio::task::JoinHandle<()>> {
         let events = &self.settings.events;
         vec![
+            tokio::spawn(workers::lifecycle::purge(
+                self.store.clone(),
+                Duration::from_secs(self.settings.groups.purge_interval_secs.max(1)),
+            )),
+            tokio::spawn(workers::lifecycle::sweep(self.store.clone(), sweeper)),
             tokio::spawn(workers::outbox::report_counts(
                 self.store.clone(),
                 Duration::from_millis(self.settings.groups.count_event_interval_ms),
@@ -216,7 +222,12 @@ impl Application {
         let draining = Arc::new(AtomicBool::new(false));
         let (health, health_service) = tonic_health::server::health_reporter();
         let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
-        let background = self.start_workers();
+        let api = Api::new(
+            self.store.clone(),
+            self.proofs.clone(),
+            self.settings.callbacks.allow_private_urls,
+        );
+        let background = self.start_workers(api.sweeper());
         let http = axum::serve(
             self.http_listener,
             observe::http_router(pool.clone(), draining.clone()),
@@ -239,11 +250,6 @@ impl Application {
             .build_v1alpha()
             .expect("the embedded descriptor sets are valid");
         let (gateway, tier) = (self.gateway_check, self.tier_check);
-        let api = Api::new(
-            self.store.clone(),
-            self.proofs.clone(),
-            self.settings.callbacks.allow_private_urls,
-        );
         let events = EventApi::new(
             self.store.clone(),
             Duration::from_millis(self.settings.service.event_poll_ms),

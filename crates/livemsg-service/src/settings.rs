@@ -17,6 +17,8 @@ pub struct ServiceSettings {
     pub service: GrpcSettings,
     /// `[groups]`
     pub groups: GroupSettings,
+    /// `[quotas]`
+    pub quotas: QuotaSettings,
     /// `[membership]`
     pub membership: MembershipSettings,
     /// `[events]`
@@ -197,6 +199,11 @@ pub struct GroupSettings {
     pub super_group_threshold: i64,
     /// A super group's member count is reported at most this often, in milliseconds.
     pub count_event_interval_ms: u64,
+    /// How long a deleted group can be recovered, in seconds; after it, the group is purged
+    /// (with its events and messages) and its id can be used again.
+    pub recovery_secs: u64,
+    /// How often each instance looks for groups to purge, in seconds.
+    pub purge_interval_secs: u64,
 }
 
 impl Default for GroupSettings {
@@ -204,6 +211,39 @@ impl Default for GroupSettings {
         GroupSettings {
             super_group_threshold: livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD,
             count_event_interval_ms: 5_000,
+            recovery_secs: 30 * 86_400,
+            purge_interval_secs: 60,
+        }
+    }
+}
+
+/// What an account and an app may hold (`[quotas]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Apps per account (all data centers).
+    pub apps_per_account: i64,
+    /// Live groups per app at once (deleted groups do not count).
+    pub groups_per_app: i64,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        let limits = livemsg_store::Limits::default();
+        QuotaSettings {
+            apps_per_account: limits.apps_per_account,
+            groups_per_app: limits.groups_per_app,
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// The quotas and windows the store enforces.
+    pub fn limits(&self) -> livemsg_store::Limits {
+        livemsg_store::Limits {
+            apps_per_account: self.quotas.apps_per_account,
+            groups_per_app: self.quotas.groups_per_app,
+            recovery_window: std::time::Duration::from_secs(self.groups.recovery_secs),
         }
     }
 }

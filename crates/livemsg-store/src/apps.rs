@@ -1,6 +1,8 @@
-//! Apps: created with fresh credentials, found only by their account in their data center.
+//! Apps: created with fresh credentials within the account's quota, found only by their account
+//! in their data center, disabled and enabled, their audit settings changed.
 //! (The fixed lookups are compile-checked, `query!`; the statements with CTEs stay runtime.)
 
+use livemsg_domain::events::EventKind;
 use livemsg_domain::{AppId, AppScope};
 
 use crate::records::{app_key_aad, AppRecord, AppRow, NewApp};
@@ -8,8 +10,22 @@ use crate::scope::BindScope;
 use crate::{ids, Store, StoreError};
 
 impl Store {
-    /// Creates an app with a fresh id, AppKey and AppSign.
+    /// Creates an app with a fresh id, AppKey and AppSign, if the account has fewer apps than
+    /// its quota (`TooManyApps` otherwise; the account's row is locked while counting, so
+    /// concurrent creations cannot pass the quota together).
     pub async fn create_app(&self, app: NewApp) -> Result<AppRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let apps: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM apps WHERE account_id = $1)
+             FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE",
+        )
+        .bind(app.account.get())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let apps = apps.ok_or(StoreError::AccountNotFound)?;
+        if apps >= self.limits.apps_per_account {
+            return Err(StoreError::TooManyApps(self.limits.apps_per_account));
+        }
         loop {
             let app_id = ids::app_id();
             let app_key = ids::app_key();
@@ -39,10 +55,11 @@ impl Store {
             .bind(&app.audit_url)
             .bind(&app.event_callback_url)
             .bind(app.msg_life_cycle)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| StoreError::from_insert(e, StoreError::AccountNotFound))?;
             if let Some(row) = row {
+                tx.commit().await?;
                 return row.open(&self.keyring);
             }
         }
@@ -91,6 +108,70 @@ impl Store {
         )
         .bind_scope(scope)
         .bind(url)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::AppNotFound)?
+        .open(&self.keyring)
+    }
+
+    /// Disables or enables an app; `None` changes nothing. A change is in the app's stream
+    /// (`AppDisabled` or `AppEnabled`) in the same transaction. A disabled app takes no logon,
+    /// join or change of its groups; the disable sweep (see [`Store::sweep_disabled_app`]) logs
+    /// its users off and empties its groups.
+    pub async fn set_app_disabled(
+        &self,
+        scope: &AppScope,
+        disabled: Option<bool>,
+    ) -> Result<AppRecord, StoreError> {
+        let Some(disabled) = disabled else {
+            return self.find_app(scope).await;
+        };
+        let kind = if disabled {
+            EventKind::AppDisabled
+        } else {
+            EventKind::AppEnabled
+        };
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query_as::<_, AppRow>(
+            "UPDATE apps SET disabled = $4, modified_at = now()
+             WHERE app_id = $1 AND account_id = $2 AND data_center = $3 AND disabled <> $4
+             RETURNING *",
+        )
+        .bind_scope(scope)
+        .bind(disabled)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = changed else {
+            drop(tx);
+            return self.find_app(scope).await;
+        };
+        sqlx::query("INSERT INTO group_events (app_id, kind) VALUES ($1, $2)")
+            .bind(scope.app.as_str())
+            .bind(kind.as_i16())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(app.id = %scope.app, disabled, "app disabled state changed");
+        row.open(&self.keyring)
+    }
+
+    /// Sets an app's content audit: `audit_type` (0 none, 1 built-in, 2 custom) and the custom
+    /// audit URL, each kept as it is when `None`.
+    pub async fn set_app_audit(
+        &self,
+        scope: &AppScope,
+        audit_type: Option<i32>,
+        audit_url: Option<&str>,
+    ) -> Result<AppRecord, StoreError> {
+        sqlx::query_as::<_, AppRow>(
+            "UPDATE apps SET audit_type = COALESCE($4, audit_type),
+                             audit_url = COALESCE($5, audit_url), modified_at = now()
+             WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+             RETURNING *",
+        )
+        .bind_scope(scope)
+        .bind(audit_type)
+        .bind(audit_url)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::AppNotFound)?

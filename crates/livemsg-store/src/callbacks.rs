@@ -64,7 +64,7 @@ impl Store {
              SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
              WHERE s.app_id IN (
                  SELECT s2.app_id FROM app_streams s2 JOIN apps a ON a.app_id = s2.app_id
-                 WHERE a.event_callback_url <> '' AND NOT a.disabled
+                 WHERE a.event_callback_url <> ''
                    AND s2.next_seq - 1 > s2.delivered_seq
                    AND (s2.lease_until IS NULL OR s2.lease_until < now())
                    AND (s2.retry_at IS NULL OR s2.retry_at <= now())

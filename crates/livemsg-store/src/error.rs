@@ -41,6 +41,20 @@ pub enum StoreError {
     /// A secret is sealed with a key the keyring does not hold.
     #[error("an AccessKey secret is sealed with a key that is not configured")]
     SecretKeyMissing,
+    /// The app is disabled: it takes no logon, join, send or change of its groups.
+    #[error("app is disabled")]
+    AppDisabled,
+    /// The app has as many live groups as its quota allows (`what` names the call).
+    #[error("the app has {quota} live groups, its quota")]
+    TooManyGroups {
+        /// The quota.
+        quota: i64,
+        /// Whether the call recovers a group (`ErrorTooManyGroups`) or creates one.
+        recovering: bool,
+    },
+    /// The account has as many apps as its quota allows.
+    #[error("the account has {0} apps, its quota")]
+    TooManyApps(i64),
     /// The group is a super group; its user list cannot be read.
     #[error("group is a super group")]
     SuperGroup,

@@ -36,13 +36,16 @@ pub struct AppEvent {
     pub reason: Option<i16>,
     /// The group's member count after the event, for group events.
     pub member_count: Option<i64>,
+    /// For `GroupInfoChanged`: the group's info and administrators as JSON
+    /// (`{"groupInfo": ..., "adminList": [...]}`).
+    pub payload: Option<String>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
 }
 
 pub(crate) const APP_EVENT_COLUMNS: &str =
     "e.app_seq, e.kind, g.group_id, e.seq, e.user_id, e.user_info,
-     e.session_id, e.reason, e.member_count, e.created_at";
+     e.session_id, e.reason, e.member_count, e.payload::text AS payload, e.created_at";
 
 pub(crate) fn app_event(row: &PgRow) -> Result<AppEvent, StoreError> {
     Ok(AppEvent {
@@ -56,6 +59,7 @@ pub(crate) fn app_event(row: &PgRow) -> Result<AppEvent, StoreError> {
         session_id: row.try_get("session_id")?,
         reason: row.try_get("reason")?,
         member_count: row.try_get("member_count")?,
+        payload: row.try_get("payload")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -70,7 +74,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<GroupEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.seq, e.kind, e.user_id, e.user_info, e.member_count, e.created_at
+            "SELECT e.seq, e.kind, e.user_id, e.user_info, e.member_count,
+                    e.payload::text AS payload, e.created_at
              FROM group_events e JOIN groups g ON g.group_pk = e.group_pk
              WHERE g.app_id = $1 AND g.group_id = $2 AND e.seq >= $3
              ORDER BY e.seq LIMIT $4",
@@ -90,6 +95,7 @@ impl Store {
                     user_id: row.try_get("user_id")?,
                     user_info: row.try_get("user_info")?,
                     member_count: row.try_get("member_count")?,
+                    payload: row.try_get("payload")?,
                     created_at: row.try_get("created_at")?,
                 })
             })

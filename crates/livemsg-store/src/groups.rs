@@ -1,10 +1,21 @@
-//! Groups: created once per id in an app, described with their state and counters.
+//! Groups: created once per id in an app within its quota, described with their state and
+//! counters, their info and administrators changed.
 //! (Fixed statements, compile-checked with `query!`.)
 
 use crate::records::{decode_state, GroupRecord, NewGroup, StoredState};
-use crate::scope::BindScope;
+use crate::scope::{lock_app, BindScope};
 use crate::{Store, StoreError};
-use livemsg_domain::{AppId, AppScope, GroupId, GroupState};
+use livemsg_domain::events::EventKind;
+use livemsg_domain::{AppId, AppScope, GroupId, GroupInfo, GroupState, UserId};
+
+/// What `ModifyLiveMessageGroup` changes: each part that is `Some`.
+#[derive(Debug, Clone, Default)]
+pub struct GroupChanges {
+    /// The new group info.
+    pub group_info: Option<GroupInfo>,
+    /// The new administrators (at most three; empty clears them).
+    pub administrators: Option<Vec<UserId>>,
+}
 
 /// The outcome of creating a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,43 +27,64 @@ pub struct CreateGroupOutcome {
 }
 
 impl Store {
-    /// Creates a group in an app. Creating an existing group changes nothing and says so.
+    /// Creates a group in an app. Creating an existing group changes nothing and says so (a
+    /// deleted group's id stays taken until the group is purged). A new group must fit the app's
+    /// quota of live groups (`TooManyGroups`), and a disabled app creates none (`AppDisabled`).
+    /// The app's row is locked for the count, so concurrent creations cannot pass the quota
+    /// together.
     pub async fn create_group(
         &self,
         scope: &AppScope,
         group: NewGroup,
     ) -> Result<CreateGroupOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let app = lock_app(&mut tx, scope).await?;
+        if app.disabled {
+            return Err(StoreError::AppDisabled);
+        }
+        let existing: Option<bool> =
+            sqlx::query_scalar("SELECT deleted FROM groups WHERE app_id = $1 AND group_id = $2")
+                .bind(scope.app.as_str())
+                .bind(group.group_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(deleted) = existing {
+            return Ok(CreateGroupOutcome {
+                already_exists: true,
+                already_deleted: deleted,
+            });
+        }
+        if app.live_groups >= self.limits.groups_per_app {
+            return Err(StoreError::TooManyGroups {
+                quota: self.limits.groups_per_app,
+                recovering: false,
+            });
+        }
         let admins: Vec<String> = group
             .administrators
             .iter()
             .map(|a| a.as_str().to_owned())
             .collect();
-        let inserted = sqlx::query(
-            "INSERT INTO groups (app_id, group_id, group_name, group_info, creator_id, admin_list)
-             SELECT app_id, $4, $5, $6, $7, $8 FROM apps
-             WHERE app_id = $1 AND account_id = $2 AND data_center = $3
-             ON CONFLICT (app_id, group_id) DO NOTHING",
+        sqlx::query(
+            "WITH created AS (
+                 INSERT INTO groups (app_id, group_id, group_name, group_info, creator_id,
+                                     admin_list)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+             )
+             UPDATE apps SET live_groups = live_groups + 1 WHERE app_id = $1",
         )
-        .bind_scope(scope)
+        .bind(scope.app.as_str())
         .bind(group.group_id.as_str())
         .bind(group.group_name.as_str())
         .bind(group.group_info.as_str())
         .bind(group.creator_id.as_ref().map_or("", |c| c.as_str()))
         .bind(&admins)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(CreateGroupOutcome {
-                already_exists: false,
-                already_deleted: false,
-            });
-        }
-        // Nothing inserted: either the app is not the caller's, or the group exists.
-        let existing = self.describe_group(scope, &group.group_id).await?;
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(CreateGroupOutcome {
-            already_exists: true,
-            already_deleted: existing.deleted,
+            already_exists: false,
+            already_deleted: false,
         })
     }
 
@@ -92,6 +124,68 @@ impl Store {
             deletor: row.deletor,
             created_at: row.created_at,
         })
+    }
+
+    /// Changes a live group's info and administrators (each kept when `None`). A change is in
+    /// the group's events (`GroupInfoChanged`, with the info and administrators as they now are)
+    /// in the same transaction. Returns whether anything changed.
+    pub async fn modify_group(
+        &self,
+        scope: &AppScope,
+        group_id: &GroupId,
+        changes: GroupChanges,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i64, String, Vec<String>, i64, i64, bool)> = sqlx::query_as(
+            "SELECT g.group_pk, g.group_info, g.admin_list, g.member_count, g.next_event_seq,
+                    a.disabled
+             FROM groups g JOIN apps a ON a.app_id = g.app_id
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+               AND g.group_id = $4 AND NOT g.deleted
+             FOR UPDATE OF g",
+        )
+        .bind_scope(scope)
+        .bind(group_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((group_pk, info, admins, member_count, seq, disabled)) = row else {
+            drop(tx);
+            return Err(self.missing_app_or_group(scope).await);
+        };
+        if disabled {
+            return Err(StoreError::AppDisabled);
+        }
+        let new_info = changes
+            .group_info
+            .map_or(info.clone(), |i| i.as_str().to_owned());
+        let new_admins: Vec<String> = changes.administrators.map_or(admins.clone(), |list| {
+            list.iter().map(|a| a.as_str().to_owned()).collect()
+        });
+        if new_info == info && new_admins == admins {
+            return Ok(false);
+        }
+        let payload = serde_json::json!({ "groupInfo": new_info, "adminList": new_admins });
+        sqlx::query(
+            "WITH changed AS (
+                 UPDATE groups SET group_info = $2, admin_list = $3,
+                                   next_event_seq = next_event_seq + 1
+                 WHERE group_pk = $1
+             )
+             INSERT INTO group_events (group_pk, seq, app_id, kind, member_count, payload)
+             VALUES ($1, $4, $5, $6, $7, $8::jsonb)",
+        )
+        .bind(group_pk)
+        .bind(&new_info)
+        .bind(&new_admins)
+        .bind(seq)
+        .bind(scope.app.as_str())
+        .bind(EventKind::GroupInfoChanged.as_i16())
+        .bind(member_count)
+        .bind(payload.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The exact member count and the state of a group.

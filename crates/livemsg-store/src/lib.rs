@@ -2,7 +2,8 @@
 //!
 //! [`Store`] owns a connection pool and exposes one async method per thing livemsg does with
 //! its data, each area in a file of its own (`impl Store` blocks in [`apps`], [`groups`],
-//! [`members`], [`membership`], [`presence`], [`events`], [`callbacks`] and [`identity`]). SQL is
+//! [`lifecycle`], [`listing`], [`members`], [`membership`], [`user_info`], [`presence`],
+//! [`sweep`], [`events`], [`callbacks`] and [`identity`]). SQL is
 //! written out in plain sight next to the code that runs it. Two properties matter most and are
 //! tested against a real Postgres:
 //!
@@ -26,11 +27,15 @@ mod events;
 mod groups;
 mod identity;
 mod ids;
+mod lifecycle;
+mod listing;
 mod members;
 mod membership;
 mod presence;
 mod records;
 mod scope;
+mod sweep;
+mod user_info;
 
 use sqlx::postgres::PgPool;
 
@@ -38,12 +43,18 @@ pub use callbacks::{CallbackBatch, CallbackStream, FailedBatch};
 pub use crypto::Keyring;
 pub use error::StoreError;
 pub use events::AppEvent;
-pub use groups::CreateGroupOutcome;
+pub use groups::{CreateGroupOutcome, GroupChanges};
+pub use lifecycle::{DeleteOutcome, RecoverOutcome};
+pub use listing::{
+    groups_by_page_sql, list_groups_sql, AppPage, GroupPage, NumberedGroups, APPS_PAGE, GROUPS_PAGE,
+};
 pub use members::{PageRequest, UserPage, LIST_ASCENDING, LIST_DESCENDING};
 pub use membership::{GroupOps, MembershipOp};
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };
+pub use sweep::{SweepStep, LOGOFF_APP_DISABLED};
+pub use user_info::UserInfoOutcome;
 
 /// The schema migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -54,6 +65,29 @@ pub struct Store {
     pool: PgPool,
     super_group_threshold: i64,
     keyring: Keyring,
+    limits: Limits,
+}
+
+/// The quotas and windows the store enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Apps an account may have.
+    pub apps_per_account: i64,
+    /// Live (not deleted) groups an app may have at once.
+    pub groups_per_app: i64,
+    /// How long a deleted group can be recovered; after it the group is purged.
+    pub recovery_window: std::time::Duration,
+}
+
+impl Default for Limits {
+    /// The documented quotas (300 apps, 5,000 live groups) and a 30-day recovery window.
+    fn default() -> Self {
+        Limits {
+            apps_per_account: 300,
+            groups_per_app: 5_000,
+            recovery_window: std::time::Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 impl Store {
@@ -64,7 +98,19 @@ impl Store {
             pool,
             super_group_threshold,
             keyring,
+            limits: Limits::default(),
         }
+    }
+
+    /// The store with other quotas and windows.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The quotas and windows in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The pool, for health checks and shutdown.

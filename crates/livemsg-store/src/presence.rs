@@ -11,7 +11,8 @@ use crate::scope::BindScope;
 use crate::{Store, StoreError};
 
 impl Store {
-    /// Records that a user logged on (its presence and a logon event, in one transaction).
+    /// Records that a user logged on (its presence and a logon event, in one transaction). A
+    /// disabled app takes no logon (`AppDisabled`).
     /// `session_id` names the connection, as the connection tier knows it (may be empty).
     pub async fn logon(
         &self,
@@ -109,16 +110,26 @@ impl Store {
             EventKind::Logoff
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO user_presence (app_id, user_id, online) VALUES ($1, $2, $3)
+        // A disabled app takes no logon (a logoff always goes through).
+        let written = sqlx::query(
+            "INSERT INTO user_presence (app_id, user_id, online)
+         SELECT app_id, $2, $3 FROM apps WHERE app_id = $1 AND (NOT disabled OR NOT $3)
          ON CONFLICT (app_id, user_id) DO UPDATE SET online = $3, changed_at = now()",
         )
         .bind(app_id.as_str())
         .bind(user_id.as_str())
         .bind(online)
         .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_insert(e, StoreError::AppNotFound))?;
+        .await?
+        .rows_affected();
+        if written == 0 {
+            drop(tx);
+            return Err(if self.app_exists(app_id).await? {
+                StoreError::AppDisabled
+            } else {
+                StoreError::AppNotFound
+            });
+        }
         sqlx::query(
             "INSERT INTO group_events (app_id, kind, user_id, session_id, reason)
          VALUES ($1, $2, $3, $4, $5)",

@@ -223,6 +223,8 @@ pub struct GroupEvent {
     pub user_info: Option<String>,
     /// The group's member count after the event.
     pub member_count: i64,
+    /// For `GroupInfoChanged`: the info and administrators as JSON.
+    pub payload: Option<String>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
 }

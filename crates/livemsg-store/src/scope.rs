@@ -48,3 +48,32 @@ impl Store {
         }
     }
 }
+
+/// An app's row, locked against other changes of its groups' lifecycle (creations, deletions,
+/// recoveries, purges) until the transaction ends. Membership changes do not take this lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LockedApp {
+    pub(crate) disabled: bool,
+    pub(crate) live_groups: i64,
+}
+
+/// Locks the app of `scope` (`AppNotFound` if the caller has no such app). `FOR NO KEY UPDATE`
+/// leaves rows that refer to the app (members' presence, new groups) free to be written.
+pub(crate) async fn lock_app(
+    tx: &mut sqlx::PgConnection,
+    scope: &AppScope,
+) -> Result<LockedApp, StoreError> {
+    let row: Option<(bool, i64)> = sqlx::query_as(
+        "SELECT disabled, live_groups FROM apps
+         WHERE app_id = $1 AND account_id = $2 AND data_center = $3
+         FOR NO KEY UPDATE",
+    )
+    .bind_scope(scope)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (disabled, live_groups) = row.ok_or(StoreError::AppNotFound)?;
+    Ok(LockedApp {
+        disabled,
+        live_groups,
+    })
+}

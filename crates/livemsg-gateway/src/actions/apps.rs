@@ -1,8 +1,12 @@
-//! The apps family: CreateLiveMessageApp, DescribeLiveMessageApp, ModifyLiveMessageAppCallback.
+//! The apps family: CreateLiveMessageApp, DescribeLiveMessageApp, ListLiveMessageApps,
+//! ModifyLiveMessageAppCallback, ModifyLiveMessageAppDisable, ModifyLiveMessageAppAudit.
 
 use livemsg_domain::ApiError;
-use livemsg_proto::api::v1::{App, CreateAppRequest, DescribeAppRequest, ModifyAppCallbackRequest};
-use serde_json::json;
+use livemsg_proto::api::v1::{
+    App, CreateAppRequest, DescribeAppRequest, ListAppsRequest, ModifyAppAuditRequest,
+    ModifyAppCallbackRequest, ModifyAppDisableRequest,
+};
+use serde_json::{json, Value};
 
 use super::{failed, fields, Call, Fields};
 
@@ -102,4 +106,98 @@ fn app_fields(app: &App) -> serde_json::Value {
         "ModifyTime": app.modify_time,
         "MsgLifeCycle": app.msg_life_cycle,
     })
+}
+
+pub(super) async fn list_apps(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    let request = ListAppsRequest {
+        caller: Some(call.caller.clone()),
+        data_center: call.data_center(),
+        sort_type: params.int64("SortType", 0)?,
+        page_token: params.int64_opt("NextPageToken")?,
+    };
+    let page = call
+        .clients
+        .apps
+        .clone()
+        .list_apps(request)
+        .await
+        .map_err(failed("ListApps"))?
+        .into_inner();
+    // `Disable` is a string here ("true"/"false"), as the API reference and the SDK models
+    // have it, unlike DescribeLiveMessageApp's boolean; `HasMore` is camel-cased here.
+    let apps: Vec<Value> = page
+        .apps
+        .iter()
+        .map(|app| {
+            json!({
+                "AppId": app.app_id,
+                "AppName": app.app_name,
+                "AppKey": app.app_key,
+                "AppSign": app.app_sign,
+                "CreateTime": app.create_time,
+                "ModifyTime": app.modify_time,
+                "DataCenter": app.data_center,
+                "Disable": app.disabled.to_string(),
+                "MsgLifeCycle": app.msg_life_cycle,
+            })
+        })
+        .collect();
+    let mut answer = fields(json!({ "HasMore": page.has_more, "AppList": apps }));
+    if page.has_more {
+        answer.insert("NextPageToken".into(), json!(page.next_page_token));
+    }
+    Ok(answer)
+}
+
+pub(super) async fn modify_app_disable(call: Call<'_>) -> Result<Fields, ApiError> {
+    let request = ModifyAppDisableRequest {
+        app: call.app_ref(),
+        disable: call.params.bool_opt("Disable")?,
+    };
+    let app = call
+        .clients
+        .apps
+        .clone()
+        .modify_app_disable(request)
+        .await
+        .map_err(failed("ModifyAppDisable"))?
+        .into_inner()
+        .app
+        .ok_or_else(missing_app)?;
+    Ok(fields(json!({
+        "AppId": app.app_id,
+        "AppSign": app.app_sign,
+        "Disable": app.disabled,
+    })))
+}
+
+pub(super) async fn modify_app_audit(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    let request = ModifyAppAuditRequest {
+        app: call.app_ref(),
+        audit_type: params.int64_opt("AuditType")?,
+        audit_url: params.get("AuditUrl").map(str::to_owned),
+    };
+    let app = call
+        .clients
+        .apps
+        .clone()
+        .modify_app_audit(request)
+        .await
+        .map_err(failed("ModifyAppAudit"))?
+        .into_inner()
+        .app
+        .ok_or_else(missing_app)?;
+    let custom = app.audit_type == 2;
+    let mut answer = fields(json!({
+        "AppId": app.app_id,
+        "AppSign": app.app_sign,
+        "AuditType": app.audit_type,
+        "AuditNeedAuthentication": custom,
+    }));
+    if custom {
+        answer.insert("AuditUrl".into(), json!(app.audit_url));
+    }
+    Ok(answer)
 }

@@ -1,7 +1,8 @@
-//! The groups family: CreateLiveMessageGroup, DescribeLiveMessageGroup.
+//! The groups family: CreateLiveMessageGroup, DescribeLiveMessageGroup, ModifyLiveMessageGroup
+//! (deleting, recovering and listing groups are in `lifecycle` and `listing`).
 
 use livemsg_domain::ApiError;
-use livemsg_proto::api::v1::{CreateGroupRequest, DescribeGroupRequest};
+use livemsg_proto::api::v1::{CreateGroupRequest, DescribeGroupRequest, ModifyGroupRequest};
 use livemsg_proto::common::v1::GroupState;
 use serde_json::json;
 
@@ -65,4 +66,31 @@ pub(super) async fn describe_group(call: Call<'_>) -> Result<Fields, ApiError> {
         answer.insert("MsgAmount".into(), json!({}));
     }
     Ok(answer)
+}
+
+pub(super) async fn modify_group(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    // Only the parts whose flag is true change; a value given without its flag is ignored.
+    // `ModifyAdmin=true` without `AdminList` (or with an empty one) clears the administrators,
+    // `ModifyInfo=true` without `GroupInfo` empties the info.
+    let modify_admins = params.bool_opt("ModifyAdmin")?.unwrap_or(false);
+    let modify_info = params.bool_opt("ModifyInfo")?.unwrap_or(false);
+    let request = ModifyGroupRequest {
+        app: call.app_ref(),
+        group_id: params.required("GroupId")?.to_owned(),
+        group_info: modify_info.then(|| params.optional("GroupInfo").to_owned()),
+        modify_admins,
+        admin_list: if modify_admins {
+            params.list("AdminList")?
+        } else {
+            Vec::new()
+        },
+    };
+    call.clients
+        .groups
+        .clone()
+        .modify_group(request)
+        .await
+        .map_err(failed("ModifyGroup"))?;
+    Ok(Fields::new())
 }

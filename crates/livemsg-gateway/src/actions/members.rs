@@ -1,9 +1,10 @@
 //! The members family: ListLiveMessageGroupUsers, CheckLiveMessageUsersInGroup,
-//! CheckLiveMessageUsersOnline.
+//! CheckLiveMessageUsersOnline, ModifyLiveMessageUserInfo.
 
 use livemsg_domain::ApiError;
 use livemsg_proto::api::v1::{
-    CheckUsersInGroupRequest, CheckUsersOnlineRequest, ListGroupUsersRequest, UserPresence,
+    CheckUsersInGroupRequest, CheckUsersOnlineRequest, ListGroupUsersRequest,
+    ModifyUserInfoRequest, UserPresence,
 };
 use serde_json::{json, Value};
 
@@ -81,4 +82,35 @@ pub(super) async fn check_users_online(call: Call<'_>) -> Result<Fields, ApiErro
         .map_err(failed("CheckUsersOnline"))?
         .into_inner();
     Ok(fields(json!({ "UserList": presence_list(&checked.users) })))
+}
+
+pub(super) async fn modify_user_info(call: Call<'_>) -> Result<Fields, ApiError> {
+    let params = call.params;
+    let request = ModifyUserInfoRequest {
+        app: call.app_ref(),
+        user_id: params.required("UserId")?.to_owned(),
+        user_info: params.optional("UserMetaInfo").to_owned(),
+    };
+    let modified = call
+        .clients
+        .members
+        .clone()
+        .modify_user_info(request)
+        .await
+        .map_err(failed("ModifyUserInfo"))?
+        .into_inner();
+    let succeeded: Vec<Value> = modified
+        .succeeded
+        .iter()
+        .map(|g| json!({ "GroupId": g, "Success": true }))
+        .collect();
+    let failed_groups: Vec<Value> = modified
+        .failed
+        .iter()
+        .map(|f| json!({ "Code": f.code, "GroupId": f.group_id, "Reason": f.reason, "Success": false }))
+        .collect();
+    Ok(fields(json!({
+        "SuccessList": succeeded,
+        "FailList": failed_groups,
+    })))
 }

@@ -2,12 +2,15 @@
 //!
 //! [`ACTIONS`] is the one table: each row gives an action's name, its required parameters
 //! (checked for presence, in order, before any is read), its RAM resource and the function that
-//! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`]):
+//! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`]; the
+//! groups family's lifecycle and listings in [`lifecycle`] and [`listing`]):
 //! each reads its parameters, calls the service and shapes the answer exactly as the API
 //! reference gives it. Adding an operation is one row here and one function in its family.
 
 mod apps;
 mod groups;
+mod lifecycle;
+mod listing;
 mod members;
 
 use std::future::Future;
@@ -81,6 +84,9 @@ pub(crate) enum Resource {
     App,
     /// `*`: account-wide actions, such as creating an app.
     All,
+    /// `*`, for an action that names an app (`AppId` is required) but whose RAM resource is
+    /// documented as All Resources (`ModifyLiveMessageUserInfo`).
+    AppOnAll,
 }
 
 type Running<'a> = Pin<Box<dyn Future<Output = Result<Fields, ApiError>> + Send + 'a>>;
@@ -150,6 +156,50 @@ pub(crate) static ACTIONS: &[Action] = &[
         [],
         members::check_users_online
     ),
+    action!("ListLiveMessageApps", All, ["SortType"], apps::list_apps),
+    action!(
+        "ModifyLiveMessageAppDisable",
+        App,
+        [],
+        apps::modify_app_disable
+    ),
+    action!("ModifyLiveMessageAppAudit", App, [], apps::modify_app_audit),
+    action!(
+        "ModifyLiveMessageGroup",
+        App,
+        ["GroupId"],
+        groups::modify_group
+    ),
+    action!(
+        "DeleteLiveMessageGroup",
+        App,
+        ["GroupId"],
+        lifecycle::delete_group
+    ),
+    action!(
+        "RecoverLiveMessageDeletedGroup",
+        App,
+        ["GroupId"],
+        lifecycle::recover_group
+    ),
+    action!(
+        "ListLiveMessageGroups",
+        App,
+        ["SortType"],
+        listing::list_groups
+    ),
+    action!(
+        "ListLiveMessageGroupByPage",
+        App,
+        ["SortType"],
+        listing::list_groups_by_page
+    ),
+    action!(
+        "ModifyLiveMessageUserInfo",
+        AppOnAll,
+        ["UserId"],
+        members::modify_user_info
+    ),
 ];
 
 /// The 29 operations of the Live interactive messaging family.
@@ -206,7 +256,9 @@ impl Action {
     pub(crate) fn app_id(&self, params: &Params) -> Result<Option<AppId>, ApiError> {
         match self.resource {
             Resource::All => Ok(None),
-            Resource::App => Ok(Some(AppId::parse(params.required("AppId")?)?)),
+            Resource::App | Resource::AppOnAll => {
+                Ok(Some(AppId::parse(params.required("AppId")?)?))
+            }
         }
     }
 
@@ -249,7 +301,7 @@ mod tests {
                 action.name
             );
         }
-        assert_eq!(ACTIONS.len(), 8);
+        assert_eq!(ACTIONS.len(), 17);
     }
 
     #[test]

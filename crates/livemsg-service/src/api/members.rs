@@ -1,14 +1,14 @@
-//! `MemberService`: who is in a group, page by page, and who of some users is in a group or
-//! logged on.
+//! `MemberService`: who is in a group, page by page, who of some users is in a group or logged
+//! on, and a user's info in all its groups.
 
 use std::collections::HashSet;
 
-use livemsg_domain::{GroupId, PageSize, PageToken, SortType};
+use livemsg_domain::{GroupId, PageSize, PageToken, SortType, UserId, UserInfo};
 use livemsg_proto::api::v1::member_service_server::MemberService;
 use livemsg_proto::api::v1::{
     CheckUsersInGroupRequest, CheckUsersInGroupResponse, CheckUsersOnlineRequest,
     CheckUsersOnlineResponse, GroupUser, ListGroupUsersRequest, ListGroupUsersResponse,
-    UserPresence,
+    ModifyUserInfoRequest, ModifyUserInfoResponse, UserPresence,
 };
 use livemsg_store::PageRequest;
 use tonic::{Request, Response, Status};
@@ -96,6 +96,29 @@ impl MemberService for Api {
                 let online = self.store.online_among(&scope, &req.user_ids).await?;
                 Ok(CheckUsersOnlineResponse {
                     users: presence(req.user_ids, &online),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all, fields(app.id))]
+    async fn modify_user_info(
+        &self,
+        request: Request<ModifyUserInfoRequest>,
+    ) -> Result<Response<ModifyUserInfoResponse>, Status> {
+        let req = request.into_inner();
+        reply(
+            async {
+                let scope = self.scope(req.app.as_ref())?;
+                let user_id = UserId::parse_field("UserId", &req.user_id)?;
+                let info = UserInfo::parse_field("UserMetaInfo", &req.user_info)?;
+                let outcome = self.store.modify_user_info(&scope, &user_id, &info).await?;
+                // The change is one transaction over every group the user is in: it holds for
+                // all of them or fails as a whole, so no group fails alone.
+                Ok(ModifyUserInfoResponse {
+                    succeeded: outcome.groups,
+                    failed: Vec::new(),
                 })
             }
             .await,

@@ -10,9 +10,12 @@ mod apps;
 mod groups;
 mod members;
 
+use std::sync::Arc;
+
 use livemsg_domain::{AccountId, ApiError, AppScope, UserId};
 use livemsg_proto::common::v1::{AppRef, Caller};
 use livemsg_store::Store;
+use tokio::sync::Notify;
 
 use crate::errors::{Result, ServiceError};
 use crate::proofs::Proofs;
@@ -23,6 +26,7 @@ pub struct Api {
     store: Store,
     proofs: Proofs,
     allow_private_urls: bool,
+    sweeper: Arc<Notify>,
 }
 
 impl Api {
@@ -33,7 +37,14 @@ impl Api {
             store,
             proofs,
             allow_private_urls,
+            sweeper: Arc::new(Notify::new()),
         }
+    }
+
+    /// Woken when an app is disabled: the disable sweep (`crate::workers::sweep`) waits on it
+    /// between its rounds.
+    pub fn sweeper(&self) -> Arc<Notify> {
+        self.sweeper.clone()
     }
 
     /// The caller's account, if the call proves it (see [`crate::proofs`]).

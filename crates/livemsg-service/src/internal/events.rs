@@ -71,7 +71,33 @@ fn wire_kind(kind: EventKind) -> WireKind {
         EventKind::MemberCount => WireKind::MemberCount,
         EventKind::Logon => WireKind::Logon,
         EventKind::Logoff => WireKind::Logoff,
+        EventKind::GroupDeleted => WireKind::GroupDeleted,
+        EventKind::GroupRecovered => WireKind::GroupRecovered,
+        EventKind::GroupInfoChanged => WireKind::GroupInfoChanged,
+        EventKind::UserInfoChanged => WireKind::UserInfoChanged,
+        EventKind::AppDisabled => WireKind::AppDisabled,
+        EventKind::AppEnabled => WireKind::AppEnabled,
     }
+}
+
+/// The group info and administrators a `GroupInfoChanged` event carries (stored as JSON).
+fn group_info_of(payload: Option<&str>) -> (String, Vec<String>) {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Payload {
+        group_info: String,
+        admin_list: Vec<String>,
+    }
+    let payload: Payload = payload
+        .and_then(|p| match serde_json::from_str(p) {
+            Ok(payload) => Some(payload),
+            Err(err) => {
+                tracing::error!(error = %err, "an event's payload is not what the store writes");
+                None
+            }
+        })
+        .unwrap_or_default();
+    (payload.group_info, payload.admin_list)
 }
 
 /// A stream-ending status with its livemsg code and the sequence number to resume from.
@@ -212,6 +238,7 @@ impl EventService for EventApi {
                 Ok(events
                     .into_iter()
                     .map(|event| {
+                        let (group_info, admin_list) = group_info_of(event.payload.as_deref());
                         let message = GroupEvent {
                             app_id: app_id.to_string(),
                             group_id: group_id.to_string(),
@@ -221,6 +248,8 @@ impl EventService for EventApi {
                             user_info: event.user_info.unwrap_or_default(),
                             member_count: event.member_count,
                             timestamp_ms: event.created_at.timestamp_millis(),
+                            group_info,
+                            admin_list,
                             ..GroupEvent::default()
                         };
                         (event.seq, message)
@@ -256,6 +285,7 @@ impl EventService for EventApi {
                 Ok(events
                     .into_iter()
                     .map(|event| {
+                        let (group_info, admin_list) = group_info_of(event.payload.as_deref());
                         let message = GroupEvent {
                             app_id: app_id.to_string(),
                             group_id: event.group_id.unwrap_or_default(),
@@ -268,6 +298,8 @@ impl EventService for EventApi {
                             app_seq: event.app_seq,
                             session_id: event.session_id.unwrap_or_default(),
                             logoff_reason: event.reason.map(i32::from).unwrap_or_default(),
+                            group_info,
+                            admin_list,
                         };
                         (event.app_seq, message)
                     })

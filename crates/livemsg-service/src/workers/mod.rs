@@ -1,8 +1,10 @@
 //! The service's background work, apart from request handlers: group commit of joins and
-//! leaves ([`batcher`]), the outbox's sequencer, count reports and retention ([`outbox`]), and
-//! HTTP callback delivery ([`callbacks`]). Each runs in every instance; locks and leases in
-//! Postgres keep each piece of work to one instance at a time.
+//! leaves ([`batcher`]), the outbox's sequencer, count reports and retention ([`outbox`]), the
+//! purge of deleted groups and the emptying of disabled apps ([`lifecycle`]), and HTTP callback
+//! delivery ([`callbacks`]). Each runs in every instance; locks and leases in Postgres keep each
+//! piece of work to one instance at a time.
 
 pub mod batcher;
 pub mod callbacks;
+pub(crate) mod lifecycle;
 pub(crate) mod outbox;

@@ -101,22 +101,39 @@ impl Store {
     /// The groups' rows are locked in one statement, in `group_pk` order, so two transactions over
     /// overlapping groups queue instead of deadlocking. Their new states and all their events are
     /// written in one more statement: a batch of `k` joins costs `k + 4` round trips, not `5k`.
+    ///
+    /// A group of a disabled app takes no join: a group whose changes include one is answered
+    /// `AppDisabled` (and nothing of it is applied); leaves still go through.
     pub async fn apply_to_groups(
         &self,
         batch: &[GroupOps<'_>],
     ) -> Result<Vec<Result<Vec<MembershipChange>, StoreError>>, StoreError> {
-        let threshold = self.super_group_threshold;
         let mut tx = self.pool.begin().await?;
+        let results = self.apply_in(&mut tx, batch).await?;
+        // The outbox is in this transaction: a change that commits has its events, and one that
+        // rolls back has none.
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// [`Store::apply_to_groups`] inside the caller's transaction.
+    pub(crate) async fn apply_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        batch: &[GroupOps<'_>],
+    ) -> Result<Vec<Result<Vec<MembershipChange>, StoreError>>, StoreError> {
+        let threshold = self.super_group_threshold;
         let (apps, groups): (Vec<&str>, Vec<&str>) = batch
             .iter()
             .map(|g| (g.app_id.as_str(), g.group_id.as_str()))
             .unzip();
         let rows = sqlx::query(
             "SELECT g.app_id, g.group_id, g.group_pk, g.state, g.member_count, g.next_position,
-                g.total_joins, g.next_event_seq
+                g.total_joins, g.next_event_seq, a.disabled
          FROM groups g
          JOIN unnest($1::text[], $2::text[]) AS k(app_id, group_id)
            ON g.app_id = k.app_id AND g.group_id = k.group_id
+         JOIN apps a ON a.app_id = g.app_id
          WHERE NOT g.deleted
          ORDER BY g.group_pk
          FOR UPDATE OF g",
@@ -126,8 +143,12 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut locked = std::collections::HashMap::with_capacity(rows.len());
+        let mut disabled = HashSet::new();
         for row in rows {
             let key: (String, String) = (row.try_get("app_id")?, row.try_get("group_id")?);
+            if row.try_get::<bool, _>("disabled")? {
+                disabled.insert(key.clone());
+            }
             locked.insert(
                 key,
                 LockedGroup {
@@ -139,6 +160,20 @@ impl Store {
                     next_event_seq: row.try_get("next_event_seq")?,
                 },
             );
+        }
+
+        // A disabled app's groups take no join: such a group fails alone, untouched.
+        let mut refused = HashSet::new();
+        for entry in batch {
+            let key = (entry.app_id.to_string(), entry.group_id.to_string());
+            let joins = entry
+                .ops
+                .iter()
+                .any(|op| matches!(op, MembershipOp::Join { .. }));
+            if joins && disabled.contains(&key) {
+                locked.remove(&key);
+                refused.insert(key);
+            }
         }
 
         // The members the batch touches, as they are now (the group locks keep them so).
@@ -173,7 +208,11 @@ impl Store {
         for entry in batch {
             let key = (entry.app_id.to_string(), entry.group_id.to_string());
             let Some(group) = locked.get_mut(&key) else {
-                results.push(Err(StoreError::GroupNotFound));
+                results.push(Err(if refused.contains(&key) {
+                    StoreError::AppDisabled
+                } else {
+                    StoreError::GroupNotFound
+                }));
                 continue;
             };
             results.push(Ok(apply_locked(
@@ -253,9 +292,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        // The outbox is in this transaction: a change that commits has its events, and one that
-        // rolls back has none.
-        tx.commit().await?;
         Ok(results)
     }
 }

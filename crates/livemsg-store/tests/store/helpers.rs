@@ -8,7 +8,7 @@ pub(crate) use livemsg_domain::{
     MembershipChange, PageSize, PageToken, SortType, UserId, UserInfo,
 };
 pub(crate) use livemsg_store::{
-    Keyring, MembershipOp, NewApp, NewGroup, PageRequest, Store, StoreError,
+    Keyring, Limits, MembershipOp, NewApp, NewGroup, PageRequest, Store, StoreError,
 };
 pub(crate) use sqlx::PgPool;
 
@@ -123,7 +123,36 @@ pub(crate) fn join(user: impl AsRef<str>) -> MembershipOp {
     }
 }
 
+/// A fixture whose store enforces `limits`.
+pub(crate) async fn fixture_with(pool: PgPool, threshold: i64, limits: Limits) -> Fixture {
+    let mut f = fixture(pool, threshold).await;
+    f.store = f.store.with_limits(limits);
+    f
+}
+
 impl Fixture {
+    /// The fixture app's scope.
+    pub(crate) fn scope(&self) -> AppScope {
+        scope_of(self.account_id, &self.app_id, DataCenter::CnShanghai)
+    }
+
+    /// Every event of a group, in order.
+    pub(crate) async fn events(&self, group: &GroupId) -> Vec<livemsg_store::GroupEvent> {
+        self.store
+            .group_events(&self.app_id, group, 1, 10_000)
+            .await
+            .unwrap()
+    }
+
+    /// The app's live and deleted group counters.
+    pub(crate) async fn counters(&self) -> (i64, i64) {
+        sqlx::query_as("SELECT live_groups, deleted_groups FROM apps WHERE app_id = $1")
+            .bind(self.app_id.as_str())
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
     /// Sets the app's callback URL.
     pub(crate) async fn callbacks_to(&self, url: &str) {
         self.store

@@ -3,10 +3,14 @@
 
 mod apps;
 mod callbacks;
+mod disabled;
 mod events;
 mod groups;
 mod helpers;
 mod identity;
+mod lifecycle;
+mod listing;
 mod members;
 mod membership;
+mod plans;
 mod presence;

@@ -43,7 +43,8 @@ struct Session<'a> {
 #[derive(Debug, Serialize)]
 struct Event<'a> {
     /// 1 logon, 2 logoff, 3 joined a group, 4 left a group; livemsg's group events: 11 became
-    /// super, 12 closed, 13 reopened, 14 member count.
+    /// super, 12 closed, 13 reopened, 14 member count, 15 deleted, 16 recovered, 17 group info
+    /// changed, 18 user info changed; livemsg's app events: 19 disabled, 20 enabled.
     e: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     r: Option<i16>,
@@ -69,6 +70,12 @@ pub fn event_code(kind: EventKind) -> u8 {
         EventKind::Closed => 12,
         EventKind::Reopened => 13,
         EventKind::MemberCount => 14,
+        EventKind::GroupDeleted => 15,
+        EventKind::GroupRecovered => 16,
+        EventKind::GroupInfoChanged => 17,
+        EventKind::UserInfoChanged => 18,
+        EventKind::AppDisabled => 19,
+        EventKind::AppEnabled => 20,
     }
 }
 
@@ -129,6 +136,7 @@ mod tests {
             session_id: None,
             reason: (kind == EventKind::Logoff).then_some(1),
             member_count: group.map(|_| 1),
+            payload: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
         }
     }
