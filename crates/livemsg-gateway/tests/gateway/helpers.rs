@@ -10,7 +10,7 @@ pub(crate) use livemsg_proto::membership::v1::{
 pub(crate) use livemsg_service::settings::SecretsSettings;
 pub(crate) use livemsg_service::{Application as Service, ServiceSettings};
 pub(crate) use livemsg_store::{Keyring, Store};
-pub(crate) use serde_json::Value;
+pub(crate) use serde_json::{json, Value};
 pub(crate) use sqlx::PgPool;
 
 #[derive(Clone)]
@@ -150,6 +150,29 @@ impl Stack {
             &nonce(),
         )
         .await
+    }
+
+    /// A V1-signed call of `action` with `params`, the envelope added as the legacy SDK sends
+    /// it.
+    pub(crate) async fn call_v1_action(
+        &self,
+        method: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let (timestamp, nonce) = (now(), nonce());
+        let mut all = vec![
+            ("Action", action),
+            ("Format", "JSON"),
+            ("Version", "2016-11-01"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce.as_str()),
+            ("Timestamp", timestamp.as_str()),
+            ("AccessKeyId", self.key_id.as_str()),
+        ];
+        all.extend_from_slice(params);
+        self.call_v1(method, &all).await
     }
 
     /// A V1-signed call with `params` besides the envelope.
@@ -339,4 +362,18 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A call that must succeed; its body.
+pub(crate) async fn ok(s: &Stack, action: &str, query: &[(&str, &str)]) -> Value {
+    let (status, body) = s.call(action, query).await;
+    assert_eq!(status, 200, "{action}: {body}");
+    body
+}
+
+/// An `InputInvalid` whose message names `param`.
+pub(crate) fn assert_invalid(status: u16, body: &Value, param: &str) {
+    assert_error(status, body, 400, "InputInvalid");
+    let message = body["Message"].as_str().unwrap();
+    assert!(message.starts_with(param), "{message} should name {param}");
 }

@@ -3,10 +3,13 @@
 //! per concern of the gateway.
 
 mod api;
+mod apps_lifecycle;
 mod auth;
+mod groups_lifecycle;
 mod helpers;
 mod listener;
 mod operations;
 mod ram;
 mod ratelimit;
 mod replay;
+mod validation;

@@ -6,5 +6,6 @@ mod admin;
 mod api;
 mod events;
 mod helpers;
+mod lifecycle;
 mod membership;
 mod operations;

@@ -125,6 +125,12 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_kind_has_its_own_code_and_alibabas_keep_theirs() {
+        let codes: Vec<u8> = EventKind::ALL.into_iter().map(event_code).collect();
+        assert_eq!(codes, [3, 4, 11, 12, 13, 14, 1, 2, 15, 16, 17, 18, 19, 20]);
+    }
+
     fn event(app_seq: i64, kind: EventKind, user: Option<&str>, group: Option<&str>) -> AppEvent {
         AppEvent {
             app_seq,
