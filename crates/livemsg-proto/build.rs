@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livemsg/api/v1/apps.proto",
         "livemsg/api/v1/groups.proto",
         "livemsg/api/v1/members.proto",
+        "livemsg/api/v1/messages.proto",
         "livemsg/membership/v1/membership.proto",
+        "livemsg/messaging/v1/messaging.proto",
         "livemsg/admin/v1/admin.proto",
         "livemsg/events/v1/events.proto",
     ];

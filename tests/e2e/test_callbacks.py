@@ -329,7 +329,7 @@ def test_a_stored_url_that_points_inside_is_not_called(make_stack):
     stack.psql(f"UPDATE apps SET event_callback_url = 'http://2130706433:{receiver.port}/cb' "
                f"WHERE app_id = '{app.app_id}'")
     stack.join(app.app_id, "room", ["a"])
-    wait_until(lambda: any("the callback URL is refused" in line
+    wait_until(lambda: any("the URL is refused" in line
                            for line in stack.service.lines()), what="the refusal logged")
     assert receiver.requests == []
     receiver.stop()

@@ -222,8 +222,8 @@ def test_errors_reach_the_current_sdk_with_their_codes_and_statuses(stack):
         400, "InputInvalid",
     )
     expect_client_error(
-        lambda: client.send_live_message_group(
-            live.SendLiveMessageGroupRequest(app_id=app_id, group_id="room1")),
+        lambda: client.ban_live_message_group(
+            live.BanLiveMessageGroupRequest(app_id=app_id, group_id="room1")),
         400, "UnsupportedOperation",
     )
     expect_client_error(

@@ -16,6 +16,8 @@ pub const MAX_GROUP_NAME_BYTES: usize = 128;
 pub const MAX_GROUP_INFO_BYTES: usize = 32 * 1024;
 /// The longest user info, in bytes.
 pub const MAX_USER_INFO_BYTES: usize = 512;
+/// The longest message body, in bytes (15 KB).
+pub const MAX_BODY_BYTES: usize = 15 * 1024;
 /// App names are 2 to 16 characters.
 pub const APP_NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=16;
 
@@ -90,6 +92,11 @@ id_type!(
     UserId,
     "UserId"
 );
+id_type!(
+    /// A message's id (`MsgTid`, `MessageId`): letters and digits, at most 64 bytes.
+    MsgTid,
+    "MsgTid"
+);
 
 /// Checks free text: at most `max` bytes, and never a NUL (Postgres text cannot hold one); with
 /// `name`, no control characters either (a display name is one line of text).
@@ -162,6 +169,14 @@ text_type!(
     UserInfo,
     "UserInfo",
     MAX_USER_INFO_BYTES,
+    false
+);
+
+text_type!(
+    /// A message's body, at most 15 KB.
+    MessageBody,
+    "Body",
+    MAX_BODY_BYTES,
     false
 );
 

@@ -18,7 +18,10 @@ pub mod url;
 
 pub use error::{AccessDenied, ApiError, ErrorCode};
 pub use group::{GroupState, MembershipChange, DEFAULT_SUPER_GROUP_THRESHOLD};
-pub use ids::{AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, UserId, UserInfo};
+pub use ids::{
+    AppId, AppName, DataCenter, GroupId, GroupInfo, GroupName, MessageBody, MsgTid, UserId,
+    UserInfo,
+};
 pub use listing::{Cursor, GroupStatus, NumberedPage};
 pub use paging::{PageSize, PageToken, SortType};
 pub use scope::{AccountId, AppScope};

@@ -16,6 +16,7 @@ use crate::principals::Principal;
 pub(crate) fn resource(action: &Action, account_id: i64, app_id: Option<&AppId>) -> String {
     match (action.resource, app_id) {
         (Resource::App, Some(app_id)) => format!("acs:live::{account_id}:rtc/{app_id}"),
+        (Resource::AppOnDomain, _) => format!("acs:live:*:{account_id}:domain/*"),
         (Resource::App, None) | (Resource::All | Resource::AppOnAll, _) => "*".to_owned(),
     }
 }

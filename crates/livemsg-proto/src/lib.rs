@@ -42,6 +42,14 @@ pub mod membership {
     }
 }
 
+/// Messages for the connection tier: client sends and the message streams.
+pub mod messaging {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("livemsg.messaging.v1");
+    }
+}
+
 /// Administration of accounts, RAM users, keys and policies.
 pub mod admin {
     /// Version 1.

@@ -8,7 +8,9 @@
 //! test) can ask for port 0 and learn the real address before serving.
 
 pub mod api;
+pub mod audit;
 mod errors;
+pub mod fanout;
 mod interceptor;
 mod internal;
 mod observe;
@@ -27,9 +29,11 @@ use livemsg_proto::admin::v1::admin_service_server::AdminServiceServer;
 use livemsg_proto::api::v1::app_service_server::AppServiceServer;
 use livemsg_proto::api::v1::group_service_server::GroupServiceServer;
 use livemsg_proto::api::v1::member_service_server::MemberServiceServer;
+use livemsg_proto::api::v1::message_service_server::MessageServiceServer;
 use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
 use livemsg_proto::events::v1::event_service_server::EventServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
+use livemsg_proto::messaging::v1::messaging_service_server::MessagingServiceServer;
 use livemsg_store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -39,17 +43,22 @@ pub use errors::{Result, ServiceError};
 pub use interceptor::TierScope;
 use interceptor::{TierCheck, TokenCheck};
 pub use internal::events::RESUME_FROM_METADATA;
-use internal::{admin::AdminApi, auth::AuthApi, events::EventApi, membership::MembershipApi};
+use internal::{
+    admin::AdminApi, auth::AuthApi, events::EventApi, membership::MembershipApi,
+    messaging::MessagingApi,
+};
 pub use settings::ServiceSettings;
 pub use usecases::membership::{Membership, MAX_BATCH_ITEMS};
 
 /// The gRPC services a livemsg service serves, by full name (for health reports).
-pub const SERVICE_NAMES: [&str; 7] = [
+pub const SERVICE_NAMES: [&str; 9] = [
     "livemsg.auth.v1.AuthService",
     "livemsg.api.v1.AppService",
     "livemsg.api.v1.GroupService",
     "livemsg.api.v1.MemberService",
+    "livemsg.api.v1.MessageService",
     "livemsg.membership.v1.MembershipService",
+    "livemsg.messaging.v1.MessagingService",
     "livemsg.admin.v1.AdminService",
     "livemsg.events.v1.EventService",
 ];
@@ -90,6 +99,7 @@ pub struct Application {
     proofs: proofs::Proofs,
     dispatcher: workers::callbacks::Dispatcher,
     membership: Membership,
+    messaging: usecases::messaging::Messaging,
     drain: livemsg_runtime::Drain,
     tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -149,7 +159,32 @@ impl Application {
             settings.membership.writers,
             settings.membership.max_batch,
         );
+        let messages = &settings.messages;
+        let redis_url = messages.redis_url.expose_secret();
+        let hub = fanout::Hub::start(
+            store.clone(),
+            (!redis_url.is_empty()).then_some(redis_url),
+            &messages.channel_prefix,
+            Duration::from_millis(messages.head_poll_ms),
+        );
+        let messaging = usecases::messaging::Messaging::new(
+            store.clone(),
+            hub.clone(),
+            workers::sends::SendBatcher::start(
+                store.clone(),
+                hub,
+                messages.writers,
+                messages.max_batch,
+            ),
+            audit::Auditor::new(
+                Duration::from_millis(messages.audit_timeout_ms),
+                settings.callbacks.allow_private_urls,
+            )?,
+            messages.allow_send_to_empty_group,
+            Duration::from_millis(messages.ack_timeout_ms),
+        );
         Ok(Application {
+            messaging,
             listener,
             http_listener,
             dispatcher: workers::callbacks::Dispatcher::new(
@@ -194,6 +229,10 @@ impl Application {
                 Duration::from_secs(self.settings.groups.purge_interval_secs.max(1)),
             )),
             tokio::spawn(workers::lifecycle::sweep(self.store.clone(), sweeper)),
+            tokio::spawn(workers::lifecycle::message_retention(
+                self.store.clone(),
+                Duration::from_secs(self.settings.messages.retention_interval_secs.max(1)),
+            )),
             tokio::spawn(workers::outbox::report_counts(
                 self.store.clone(),
                 Duration::from_millis(self.settings.groups.count_event_interval_ms),
@@ -226,6 +265,7 @@ impl Application {
             self.store.clone(),
             self.proofs.clone(),
             self.settings.callbacks.allow_private_urls,
+            self.messaging.clone(),
         );
         let background = self.start_workers(api.sweeper());
         let http = axum::serve(
@@ -278,7 +318,19 @@ impl Application {
                 api.clone(),
                 gateway.clone(),
             ))
-            .add_service(MemberServiceServer::with_interceptor(api, gateway))
+            .add_service(MemberServiceServer::with_interceptor(
+                api.clone(),
+                gateway.clone(),
+            ))
+            .add_service(MessageServiceServer::with_interceptor(api, gateway))
+            .add_service(MessagingServiceServer::with_interceptor(
+                MessagingApi::new(
+                    self.store.clone(),
+                    self.messaging.clone(),
+                    Duration::from_millis(self.settings.messages.watcher_stall_ms),
+                ),
+                tier.clone(),
+            ))
             .add_service(MembershipServiceServer::with_interceptor(
                 MembershipApi::new(self.store.clone(), self.membership),
                 tier.clone(),

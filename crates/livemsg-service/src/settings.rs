@@ -23,6 +23,8 @@ pub struct ServiceSettings {
     pub membership: MembershipSettings,
     /// `[events]`
     pub events: EventSettings,
+    /// `[messages]`
+    pub messages: MessageSettings,
     /// `[callbacks]`
     pub callbacks: CallbackSettings,
     /// `[secrets]`
@@ -244,6 +246,7 @@ impl ServiceSettings {
             apps_per_account: self.quotas.apps_per_account,
             groups_per_app: self.quotas.groups_per_app,
             recovery_window: std::time::Duration::from_secs(self.groups.recovery_secs),
+            replay_window: std::time::Duration::from_secs(self.messages.replay_secs),
         }
     }
 }
@@ -287,6 +290,55 @@ impl Default for EventSettings {
             retention_secs: 86_400,
             watcher_stall_ms: 30_000,
             sequence_interval_ms: 100,
+        }
+    }
+}
+
+/// Messages: their group commit, their fan-out over Redis, retention and audit (`[messages]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessageSettings {
+    /// The Redis that carries committed messages to every instance's watchers (pub/sub).
+    #[serde(serialize_with = "livemsg_runtime::serialize_secret")]
+    pub redis_url: SecretString,
+    /// The prefix of the pub/sub channels (instances that share it see each other's messages).
+    pub channel_prefix: String,
+    /// Writers committing sends; each holds one database connection while it writes.
+    pub writers: usize,
+    /// The most sends one writer commits in one transaction (those already waiting).
+    pub max_batch: usize,
+    /// How often an instance compares its watched streams with their heads in Postgres, to
+    /// deliver what pub/sub lost (while Redis was away, say).
+    pub head_poll_ms: u64,
+    /// How long a message that is not stored stays in its stream for replay, in seconds.
+    pub replay_secs: u64,
+    /// A watcher that reads nothing for this long while messages wait is told it fell behind.
+    pub watcher_stall_ms: u64,
+    /// `SendLiveMessageGroup` to a group without members succeeds (the cloud refuses it).
+    pub allow_send_to_empty_group: bool,
+    /// How long a custom audit may take; past it the message is delivered unaudited, as for an
+    /// audit service that does not answer 200.
+    pub audit_timeout_ms: u64,
+    /// How long a high-reliability user message waits for the receiver's acknowledgement.
+    pub ack_timeout_ms: u64,
+    /// How often each instance creates message partitions ahead and drops expired ones.
+    pub retention_interval_secs: u64,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        MessageSettings {
+            redis_url: SecretString::from("redis://127.0.0.1:6379"),
+            channel_prefix: "livemsg".to_owned(),
+            writers: 4,
+            max_batch: 256,
+            head_poll_ms: 1_000,
+            replay_secs: 86_400,
+            watcher_stall_ms: 30_000,
+            allow_send_to_empty_group: false,
+            audit_timeout_ms: 2_000,
+            ack_timeout_ms: 3_000,
+            retention_interval_secs: 3_600,
         }
     }
 }

@@ -178,6 +178,16 @@ impl Store {
         .open(&self.keyring)
     }
 
+    /// An app by its id alone (for calls of the connection tier), if it exists.
+    pub async fn app_by_id(&self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        sqlx::query_as::<_, AppRow>("SELECT * FROM apps WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.open(&self.keyring))
+            .transpose()
+    }
+
     /// The account an app belongs to, if the app exists.
     pub async fn app_account(&self, app_id: &AppId) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar!(

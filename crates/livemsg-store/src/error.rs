@@ -52,6 +52,18 @@ pub enum StoreError {
         /// Whether the call recovers a group (`ErrorTooManyGroups`) or creates one.
         recovering: bool,
     },
+    /// The group has no member, and the send requires one.
+    #[error("the group has no member")]
+    GroupEmpty,
+    /// The group carries as many message types as it may.
+    #[error("the group carries {0} message types, the most it may")]
+    TooManyMessageTypes(i32),
+    /// The sender of a client message has not joined the group.
+    #[error("the sender is not a member of the group")]
+    NotMember,
+    /// The receiver of a user message is not logged on.
+    #[error("the receiver is not logged on")]
+    ReceiverOffline,
     /// The account has as many apps as its quota allows.
     #[error("the account has {0} apps, its quota")]
     TooManyApps(i64),

@@ -31,6 +31,7 @@ mod lifecycle;
 mod listing;
 mod members;
 mod membership;
+pub mod messages;
 mod presence;
 mod records;
 mod scope;
@@ -77,15 +78,19 @@ pub struct Limits {
     pub groups_per_app: i64,
     /// How long a deleted group can be recovered; after it the group is purged.
     pub recovery_window: std::time::Duration,
+    /// How long a message that is not stored stays in its stream for replay.
+    pub replay_window: std::time::Duration,
 }
 
 impl Default for Limits {
-    /// The documented quotas (300 apps, 5,000 live groups) and a 30-day recovery window.
+    /// The documented quotas (300 apps, 5,000 live groups), a 30-day recovery window and a
+    /// one-day replay window.
     fn default() -> Self {
         Limits {
             apps_per_account: 300,
             groups_per_app: 5_000,
             recovery_window: std::time::Duration::from_secs(30 * 86_400),
+            replay_window: std::time::Duration::from_secs(86_400),
         }
     }
 }

@@ -63,7 +63,7 @@ pub(super) async fn describe_group(call: Call<'_>) -> Result<Fields, ApiError> {
     } else {
         answer.insert("OnlineUserCounts".into(), json!(group.member_count));
         answer.insert("TotalTimes".into(), json!(group.total_joins));
-        answer.insert("MsgAmount".into(), json!({}));
+        answer.insert("MsgAmount".into(), json!(group.msg_amount));
     }
     Ok(answer)
 }

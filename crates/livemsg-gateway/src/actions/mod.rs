@@ -2,8 +2,8 @@
 //!
 //! [`ACTIONS`] is the one table: each row gives an action's name, its required parameters
 //! (checked for presence, in order, before any is read), its RAM resource and the function that
-//! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`]; the
-//! groups family's lifecycle and listings in [`lifecycle`] and [`listing`]):
+//! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`],
+//! [`messages`]; the groups family's lifecycle and listings in [`lifecycle`] and [`listing`]):
 //! each reads its parameters, calls the service and shapes the answer exactly as the API
 //! reference gives it. Adding an operation is one row here and one function in its family.
 
@@ -12,6 +12,7 @@ mod groups;
 mod lifecycle;
 mod listing;
 mod members;
+mod messages;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use livemsg_domain::{ApiError, AppId, ErrorCode};
 use livemsg_proto::api::v1::app_service_client::AppServiceClient;
 use livemsg_proto::api::v1::group_service_client::GroupServiceClient;
 use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
+use livemsg_proto::api::v1::message_service_client::MessageServiceClient;
 use livemsg_proto::common::v1::{AppRef, Caller};
 use livemsg_proto::AuthenticatedChannel;
 use serde_json::{Map, Value};
@@ -64,6 +66,7 @@ pub(crate) struct Clients {
     pub(crate) apps: AppServiceClient<AuthenticatedChannel>,
     pub(crate) groups: GroupServiceClient<AuthenticatedChannel>,
     pub(crate) members: MemberServiceClient<AuthenticatedChannel>,
+    pub(crate) messages: MessageServiceClient<AuthenticatedChannel>,
 }
 
 impl Clients {
@@ -72,7 +75,8 @@ impl Clients {
         Clients {
             apps: AppServiceClient::new(channel.clone()),
             groups: GroupServiceClient::new(channel.clone()),
-            members: MemberServiceClient::new(channel),
+            members: MemberServiceClient::new(channel.clone()),
+            messages: MessageServiceClient::new(channel),
         }
     }
 }
@@ -87,6 +91,9 @@ pub(crate) enum Resource {
     /// `*`, for an action that names an app (`AppId` is required) but whose RAM resource is
     /// documented as All Resources (`ModifyLiveMessageUserInfo`).
     AppOnAll,
+    /// `acs:live:*:{account}:domain/*`, for an action that names an app but whose RAM resource
+    /// is documented as a domain (`DeleteLiveMessageUserMessage`; the request names no domain).
+    AppOnDomain,
 }
 
 type Running<'a> = Pin<Box<dyn Future<Output = Result<Fields, ApiError>> + Send + 'a>>;
@@ -200,6 +207,36 @@ pub(crate) static ACTIONS: &[Action] = &[
         ["UserId"],
         members::modify_user_info
     ),
+    action!(
+        "SendLiveMessageGroup",
+        App,
+        ["GroupId", "SenderId"],
+        messages::send_group
+    ),
+    action!(
+        "SendLiveMessageUser",
+        App,
+        ["ReceiverId", "SenderId"],
+        messages::send_user
+    ),
+    action!(
+        "ListLiveMessageGroupMessages",
+        App,
+        ["GroupId", "PageSize", "SortType"],
+        messages::list_group_messages
+    ),
+    action!(
+        "DeleteLiveMessageGroupMessage",
+        App,
+        ["GroupId", "MessageId"],
+        messages::delete_group_message
+    ),
+    action!(
+        "DeleteLiveMessageUserMessage",
+        AppOnDomain,
+        ["ReceiverId", "MessageId"],
+        messages::delete_user_message
+    ),
 ];
 
 /// The 29 operations of the Live interactive messaging family.
@@ -256,7 +293,7 @@ impl Action {
     pub(crate) fn app_id(&self, params: &Params) -> Result<Option<AppId>, ApiError> {
         match self.resource {
             Resource::All => Ok(None),
-            Resource::App | Resource::AppOnAll => {
+            Resource::App | Resource::AppOnAll | Resource::AppOnDomain => {
                 Ok(Some(AppId::parse(params.required("AppId")?)?))
             }
         }
@@ -301,13 +338,13 @@ mod tests {
                 action.name
             );
         }
-        assert_eq!(ACTIONS.len(), 17);
+        assert_eq!(ACTIONS.len(), 22);
     }
 
     #[test]
     fn other_family_members_are_unsupported_and_strangers_not_found() {
         assert_eq!(
-            Action::resolve("SendLiveMessageGroup").unwrap_err().code,
+            Action::resolve("BanLiveMessageGroup").unwrap_err().code,
             ErrorCode::UnsupportedOperation
         );
         assert_eq!(

@@ -8,7 +8,7 @@ async fn envelope_and_authentication_errors_are_refused_in_order(pool: PgPool) {
 
     let (st, b) = s.call("DescribeRegions", &[]).await;
     assert_error(st, &b, 404, "InvalidAction.NotFound");
-    let (st, b) = s.call("SendLiveMessageGroup", &[]).await;
+    let (st, b) = s.call("BanLiveMessageGroup", &[]).await;
     assert_error(st, &b, 400, "UnsupportedOperation");
 
     let (st, b) = s

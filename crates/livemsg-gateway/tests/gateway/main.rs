@@ -8,6 +8,7 @@ mod auth;
 mod groups_lifecycle;
 mod helpers;
 mod listener;
+mod messages;
 mod operations;
 mod ram;
 mod ratelimit;

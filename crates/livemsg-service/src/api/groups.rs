@@ -78,7 +78,15 @@ impl GroupService for Api {
                 let scope = self.scope(req.app.as_ref())?;
                 let group_id = GroupId::parse(&req.group_id)?;
                 let group = self.store.describe_group(&scope, &group_id).await?;
+                let msg_amount = self
+                    .store
+                    .message_amounts((scope.app.as_str(), group_id.as_str()))
+                    .await?
+                    .into_iter()
+                    .map(|(msg_type, amount)| (msg_type.to_string(), amount))
+                    .collect();
                 Ok(DescribeGroupResponse {
+                    msg_amount,
                     group_id: group.group_id,
                     group_name: group.group_name,
                     group_info: group.group_info,

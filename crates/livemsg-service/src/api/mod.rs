@@ -1,6 +1,6 @@
 //! The public API, on behalf of a caller the gateway authenticated: one gRPC service per family
-//! of operations, each in its own file ([`apps`], [`groups`], [`members`]), all served by one
-//! [`Api`] value.
+//! of operations, each in its own file ([`apps`], [`groups`], [`members`], [`messages`]), all
+//! served by one [`Api`] value.
 //!
 //! Every request is checked here against the domain rules, whoever sent it: the gateway only
 //! reads parameters, and the rules live in `livemsg-domain`. A request's scope (the caller's
@@ -9,6 +9,7 @@
 mod apps;
 mod groups;
 mod members;
+mod messages;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 
 use crate::errors::{Result, ServiceError};
 use crate::proofs::Proofs;
+use crate::usecases::messaging::Messaging;
 
 /// Serves the public API families.
 #[derive(Debug, Clone)]
@@ -27,17 +29,25 @@ pub struct Api {
     proofs: Proofs,
     allow_private_urls: bool,
     sweeper: Arc<Notify>,
+    messaging: Messaging,
 }
 
 impl Api {
     /// A service over `store`, admitting callers whose proofs `proofs` signed;
-    /// `allow_private_urls` accepts callback and audit URLs with private addresses and ports.
-    pub fn new(store: Store, proofs: Proofs, allow_private_urls: bool) -> Self {
+    /// `allow_private_urls` accepts callback and audit URLs with private addresses and ports;
+    /// messages go through `messaging`.
+    pub fn new(
+        store: Store,
+        proofs: Proofs,
+        allow_private_urls: bool,
+        messaging: Messaging,
+    ) -> Self {
         Api {
             store,
             proofs,
             allow_private_urls,
             sweeper: Arc::new(Notify::new()),
+            messaging,
         }
     }
 

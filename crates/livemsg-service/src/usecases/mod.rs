@@ -4,3 +4,4 @@
 
 pub mod accounts;
 pub mod membership;
+pub mod messaging;

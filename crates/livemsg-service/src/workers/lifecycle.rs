@@ -1,5 +1,6 @@
 //! The lifecycle's background work: purging groups deleted longer ago than the recovery window,
-//! and emptying disabled apps (their users logged off, their groups' members removed).
+//! emptying disabled apps (their users logged off, their groups' members removed), and the
+//! message partitions (made ahead, dropped when expired).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,5 +71,27 @@ async fn sweep_round(store: &Store) -> Result<(), livemsg_store::StoreError> {
             // Another instance holds what is left; it finishes it.
             return Ok(());
         }
+    }
+}
+
+/// Makes the message partitions of the coming months (the longest MsgLifeCycle and two weeks)
+/// and drops those that expired, at start and every `interval`.
+pub(crate) async fn message_retention(store: Store, interval: Duration) {
+    loop {
+        let now = chrono::Utc::now();
+        if let Err(err) = store
+            .ensure_message_partitions(now, now + chrono::Duration::days(194))
+            .await
+        {
+            tracing::warn!(error = ?err, "creating message partitions failed");
+        }
+        match store.drop_expired_message_partitions(now).await {
+            Ok(dropped) => {
+                metrics::counter!("livemsg_message_partitions_dropped_total")
+                    .increment(dropped.len() as u64);
+            }
+            Err(err) => tracing::warn!(error = ?err, "dropping expired message partitions failed"),
+        }
+        tokio::time::sleep(interval).await;
     }
 }

@@ -8,3 +8,4 @@ pub mod batcher;
 pub mod callbacks;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
+pub mod sends;

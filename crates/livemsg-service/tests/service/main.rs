@@ -8,4 +8,5 @@ mod events;
 mod helpers;
 mod lifecycle;
 mod membership;
+mod messages;
 mod operations;

@@ -12,5 +12,6 @@ mod lifecycle;
 mod listing;
 mod members;
 mod membership;
+mod messages;
 mod plans;
 mod presence;

@@ -13,12 +13,24 @@ use crate::settings::CallbackSettings;
 
 /// The HTTP client of callback delivery, as described above.
 pub(super) fn client(settings: &CallbackSettings) -> Result<reqwest::Client, reqwest::Error> {
+    client_with(
+        Duration::from_millis(settings.timeout_ms),
+        settings.allow_private_urls,
+    )
+}
+
+/// An HTTP client that calls out of livemsg (callbacks, custom audits) under the rules above,
+/// each request bounded by `timeout`.
+pub(crate) fn client_with(
+    timeout: Duration,
+    allow_private_urls: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
     let mut client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(settings.timeout_ms))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("livemsg/", env!("CARGO_PKG_VERSION")));
-    if !settings.allow_private_urls {
+    if !allow_private_urls {
         client = client.dns_resolver(Arc::new(PublicResolver));
     }
     client.build()
@@ -26,9 +38,9 @@ pub(super) fn client(settings: &CallbackSettings) -> Result<reqwest::Client, req
 
 /// Whether `url` may be called now; the reason if not (without the URL itself, which may
 /// carry a token).
-pub(super) fn check(url: &str, allow_private: bool) -> Result<(), String> {
+pub(crate) fn check(url: &str, allow_private: bool) -> Result<(), String> {
     livemsg_domain::check_callback_url("EventCallbackUrl", url, allow_private)
-        .map_err(|err| format!("the callback URL is refused: {}", err.message))
+        .map_err(|err| format!("the URL is refused: {}", err.message))
 }
 
 /// Resolves callback hosts, refusing private addresses unless they are allowed, so a public

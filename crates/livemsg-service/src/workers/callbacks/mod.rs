@@ -10,7 +10,7 @@
 //! its signature are in [`body`], the rules of where requests may go in [`egress`].
 
 mod body;
-mod egress;
+pub(crate) mod egress;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,455 @@
+//! `MessagingService`: what the connection tier's users send, and the message streams it
+//! delivers to their sessions (replayed from Postgres, then live from the [`Hub`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use livemsg_domain::{AppId, GroupId, UserId};
+use livemsg_proto::messaging::v1::messaging_service_server::MessagingService;
+use livemsg_proto::messaging::v1::{
+    AckUserMessageRequest, AckUserMessageResponse, ClientGroupMessage, ClientSendResult,
+    ClientUserMessage, ListRecentMessagesRequest, ListRecentMessagesResponse, Message,
+    WatchGroupMessagesRequest, WatchUserMessagesRequest,
+};
+use livemsg_store::{Store, StoreError};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::mpsc::Sender;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::events::RESUME_FROM_METADATA;
+use super::tier::TierGuard;
+use crate::errors::{reply, ServiceError};
+use crate::fanout::{StreamKey, Subscription};
+use crate::usecases::messaging::{
+    group_message, user_message, wire_group, wire_user, GroupSend, Messaging, UserSend,
+};
+
+/// How many messages one Postgres read fetches.
+const BATCH: i64 = 500;
+/// How many messages may wait for a slow watcher before it is told it fell behind.
+const BUFFER: usize = 512;
+/// The recent messages of a group.
+const RECENT: i64 = 50;
+
+type MessageStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<Message, Status>> + Send>>;
+type Fetched = Result<(Vec<Message>, i64), StoreError>;
+type Fetch = Box<dyn FnMut(i64, i64) -> Pin<Box<dyn Future<Output = Fetched> + Send>> + Send>;
+
+/// Serves client sends and message streams.
+#[derive(Debug, Clone)]
+pub(crate) struct MessagingApi {
+    store: Store,
+    messaging: Messaging,
+    tier: TierGuard,
+    stall: Duration,
+}
+
+impl MessagingApi {
+    pub(crate) fn new(store: Store, messaging: Messaging, stall: Duration) -> Self {
+        MessagingApi {
+            tier: TierGuard::new(store.clone()),
+            store,
+            messaging,
+            stall,
+        }
+    }
+
+    async fn stream(&self, key: StreamKey, from_seq: i64, fetch: Fetch) -> Response<MessageStream> {
+        let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
+        // Subscribed before the replay starts: nothing committed after it is missed.
+        let subscription = self.messaging.hub().subscribe(key).await;
+        tokio::spawn(follow(tx, subscription, from_seq.max(1), self.stall, fetch));
+        Response::new(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+fn refused(code: i32, reason: impl Into<String>) -> ClientSendResult {
+    ClientSendResult {
+        refused_code: code,
+        reason: reason.into(),
+        ..ClientSendResult::default()
+    }
+}
+
+#[tonic::async_trait]
+impl MessagingService for MessagingApi {
+    #[tracing::instrument(skip_all)]
+    async fn send_group_message(
+        &self,
+        request: Request<ClientGroupMessage>,
+    ) -> Result<Response<ClientSendResult>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                let message = match group_message(GroupSend {
+                    app_id: &req.app_id,
+                    group_id: &req.group_id,
+                    sender_id: &req.sender_id,
+                    sender_info: ("sender_info", &req.sender_info),
+                    body: &req.body,
+                    msg_type: Some(req.msg_type),
+                    msg_tid: &req.msg_tid,
+                    statics_increase: req.repeat_count,
+                    // A client's HIGH level is the top priority tier.
+                    weight: Some(if req.level == 1 { 1_000_000 } else { 1 }),
+                    stored: !req.no_storage,
+                    cached: !req.no_cache,
+                }) {
+                    Ok(message) => message,
+                    Err(err) => return Ok(refused(400, err.message)),
+                };
+                Ok(
+                    match self
+                        .messaging
+                        .send_client_group(message, req.skip_audit)
+                        .await?
+                    {
+                        Ok(sent) => ClientSendResult {
+                            msg_tid: sent.message.msg_tid,
+                            seq: sent.message.seq,
+                            ..ClientSendResult::default()
+                        },
+                        Err(refusal) => refused(refusal.code, refusal.reason),
+                    },
+                )
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn send_user_message(
+        &self,
+        request: Request<ClientUserMessage>,
+    ) -> Result<Response<ClientSendResult>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                let message = match user_message(UserSend {
+                    app_id: &req.app_id,
+                    receiver_id: &req.receiver_id,
+                    sender_id: &req.sender_id,
+                    sender_info: &req.sender_info,
+                    body: &req.body,
+                    msg_type: Some(req.msg_type),
+                    msg_tid: &req.msg_tid,
+                    stored: false,
+                }) {
+                    Ok(message) => message,
+                    Err(err) => return Ok(refused(400, err.message)),
+                };
+                Ok(match self.messaging.send_user(message, false).await {
+                    Ok(sent) => ClientSendResult {
+                        msg_tid: sent.message.msg_tid,
+                        seq: sent.message.seq,
+                        ..ClientSendResult::default()
+                    },
+                    Err(err) if err.code == livemsg_domain::ErrorCode::ResourceNotExist => {
+                        refused(404, err.message)
+                    }
+                    Err(err) if err.code == livemsg_domain::ErrorCode::NoAuth => {
+                        refused(403, err.message)
+                    }
+                    Err(err) => return Err(err.into()),
+                })
+            }
+            .await,
+        )
+    }
+
+    type WatchGroupMessagesStream = MessageStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_group_messages(
+        &self,
+        request: Request<WatchGroupMessagesRequest>,
+    ) -> Result<Response<MessageStream>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
+        let group_id = GroupId::parse(&req.group_id).map_err(ServiceError::from)?;
+        self.tier.admit(scope?, &app_id).await?;
+        // The group must exist (deleted groups keep their stream).
+        self.store
+            .group_message_stream(app_id.as_str(), group_id.as_str(), i64::MAX, 1)
+            .await
+            .map_err(ServiceError::from)?;
+        let store = self.store.clone();
+        let (app, group) = (app_id.into_string(), group_id.into_string());
+        let key = StreamKey::Group {
+            app_id: app.clone(),
+            group_id: group.clone(),
+        };
+        let fetch: Fetch = Box::new(move |from, limit| {
+            let (store, app, group) = (store.clone(), app.clone(), group.clone());
+            Box::pin(async move {
+                let (messages, head) = store
+                    .group_message_stream(&app, &group, from, limit)
+                    .await?;
+                Ok((messages.iter().map(wire_group).collect(), head))
+            })
+        });
+        Ok(self.stream(key, req.from_seq, fetch).await)
+    }
+
+    type WatchUserMessagesStream = MessageStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_user_messages(
+        &self,
+        request: Request<WatchUserMessagesRequest>,
+    ) -> Result<Response<MessageStream>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
+        self.tier.admit(scope?, &app_id).await?;
+        let store = self.store.clone();
+        let app = app_id.into_string();
+        let key = StreamKey::User {
+            app_id: app.clone(),
+        };
+        let fetch: Fetch = Box::new(move |from, limit| {
+            let (store, app) = (store.clone(), app.clone());
+            Box::pin(async move {
+                let (messages, head) = store.user_message_stream(&app, from, limit).await?;
+                Ok((messages.iter().map(|m| wire_user(m, false)).collect(), head))
+            })
+        });
+        Ok(self.stream(key, req.from_seq, fetch).await)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ack_user_message(
+        &self,
+        request: Request<AckUserMessageRequest>,
+    ) -> Result<Response<AckUserMessageResponse>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                livemsg_domain::MsgTid::parse_field("msg_tid", &req.msg_tid)?;
+                if !req.receiver_id.is_empty() {
+                    UserId::parse_field("receiver_id", &req.receiver_id)?;
+                }
+                self.messaging
+                    .hub()
+                    .acknowledge(app_id.as_str(), &req.msg_tid)
+                    .await;
+                Ok(AckUserMessageResponse {})
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_recent_messages(
+        &self,
+        request: Request<ListRecentMessagesRequest>,
+    ) -> Result<Response<ListRecentMessagesResponse>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                let group_id = GroupId::parse(&req.group_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                let messages = self
+                    .store
+                    .recent_group_messages(app_id.as_str(), group_id.as_str(), RECENT)
+                    .await?;
+                Ok(ListRecentMessagesResponse {
+                    messages: messages.iter().map(wire_group).collect(),
+                })
+            }
+            .await,
+        )
+    }
+}
+
+/// A stream-ending status with its livemsg code and the seq to resume from.
+fn end_of_stream(
+    code: tonic::Code,
+    livemsg_code: &'static str,
+    message: String,
+    resume: i64,
+) -> Status {
+    let mut status = Status::new(code, message);
+    status.metadata_mut().insert(
+        livemsg_proto::ERROR_CODE_METADATA,
+        tonic::metadata::MetadataValue::from_static(livemsg_code),
+    );
+    status
+        .metadata_mut()
+        .insert(RESUME_FROM_METADATA, resume.into());
+    status
+}
+
+/// Why a follower stopped.
+enum Stop {
+    /// The watcher went away.
+    Gone,
+    /// The stream ended with this status.
+    Ended,
+}
+
+/// Sends `message` (seq `next`) or ends the stream when the watcher stalls.
+async fn emit(
+    tx: &Sender<Result<Message, Status>>,
+    message: Message,
+    next: &mut i64,
+    stall: Duration,
+) -> Result<(), Stop> {
+    let seq = message.seq;
+    match tx.send_timeout(Ok(message), stall).await {
+        Ok(()) => {
+            *next = seq + 1;
+            Ok(())
+        }
+        Err(SendTimeoutError::Timeout(_)) => {
+            metrics::counter!("livemsg_message_watchers_ended_total", "reason" => "fell_behind")
+                .increment(1);
+            let status = end_of_stream(
+                tonic::Code::ResourceExhausted,
+                "WatcherFellBehind",
+                format!(
+                    "the watcher read nothing for {} ms while messages waited; resume from {next}",
+                    stall.as_millis()
+                ),
+                *next,
+            );
+            let _ = tx.send(Err(status)).await;
+            Err(Stop::Ended)
+        }
+        Err(SendTimeoutError::Closed(_)) => Err(Stop::Gone),
+    }
+}
+
+/// Sends everything from `next` up to (not including) `until` from Postgres (`until`: the head
+/// when `None`). A seq that is no longer kept ends the stream with `MessagesExpired`.
+async fn fill(
+    tx: &Sender<Result<Message, Status>>,
+    fetch: &mut Fetch,
+    next: &mut i64,
+    until: Option<i64>,
+    stall: Duration,
+) -> Result<(), Stop> {
+    loop {
+        let limit = until.map_or(BATCH, |u| (u - *next).clamp(1, BATCH));
+        let (messages, head) = match fetch(*next, limit).await {
+            Ok(fetched) => fetched,
+            Err(err) => {
+                let _ = tx.send(Err(ServiceError::from(err).into())).await;
+                return Err(Stop::Ended);
+            }
+        };
+        let end = until.unwrap_or(head).min(head);
+        let count = messages.len() as i64;
+        for message in messages {
+            if message.seq >= end {
+                break;
+            }
+            if message.seq > *next {
+                return Err(expired(tx, *next, message.seq).await);
+            }
+            emit(tx, message, next, stall).await?;
+        }
+        if *next >= end {
+            return Ok(());
+        }
+        if count < limit {
+            // Below the head, yet not there: expired.
+            return Err(expired(tx, *next, end).await);
+        }
+    }
+}
+
+async fn expired(tx: &Sender<Result<Message, Status>>, next: i64, resume: i64) -> Stop {
+    metrics::counter!("livemsg_message_watchers_ended_total", "reason" => "expired").increment(1);
+    let status = end_of_stream(
+        tonic::Code::OutOfRange,
+        "MessagesExpired",
+        format!(
+            "messages {next} to {} are no longer kept; resume from {resume}",
+            resume - 1
+        ),
+        resume,
+    );
+    let _ = tx.send(Err(status)).await;
+    Stop::Ended
+}
+
+/// Follows one stream: replays from Postgres up to its head, then hands on what the hub
+/// delivers, filling any seq it skipped from Postgres, so the watcher sees every message once,
+/// in order.
+async fn follow(
+    tx: Sender<Result<Message, Status>>,
+    mut subscription: Subscription,
+    mut next: i64,
+    stall: Duration,
+    mut fetch: Fetch,
+) {
+    metrics::gauge!("livemsg_message_watchers").increment(1.0);
+    let _gauge = scopeguard(|| metrics::gauge!("livemsg_message_watchers").decrement(1.0));
+    if fill(&tx, &mut fetch, &mut next, None, stall).await.is_err() {
+        return;
+    }
+    subscription.seen(next - 1);
+    loop {
+        let received = tokio::select! {
+            received = subscription.receiver.recv() => received,
+            () = tx.closed() => return,
+        };
+        match received {
+            Ok(message) => {
+                if message.seq < next {
+                    continue; // had it already
+                }
+                if message.seq > next
+                    && fill(&tx, &mut fetch, &mut next, Some(message.seq), stall)
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                if emit(&tx, Arc::unwrap_or_clone(message), &mut next, stall)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                // The hub moved on faster than this watcher read: catch up from Postgres.
+                if fill(&tx, &mut fetch, &mut next, None, stall).await.is_err() {
+                    return;
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -1,0 +1,651 @@
+//! Group messages: sent in batches, listed as history, replayed to watchers, recalled.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use livemsg_domain::{AppScope, GroupId};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use super::partitions::no_partition;
+use super::{
+    life_cycle_secs, new_msg_tid, GroupMessage, MessageKind, NewGroupMessage, Sent,
+    MAX_TYPES_PER_GROUP,
+};
+use crate::scope::BindScope;
+use crate::{Store, StoreError};
+
+const COLUMNS: &str = "m.seq, m.kind, m.msg_tid, m.msg_type, m.body, m.sender_id, m.sender_info,
+     m.weight, m.total_messages, m.stored, m.cached, m.recalled, m.deleter_id, m.deleter_info,
+     m.sent_at";
+
+/// Which page of a group's history to read.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryQuery {
+    /// Oldest first (else newest first).
+    pub ascending: bool,
+    /// The seq to start at (inclusive); `None`: the beginning (or the end, descending).
+    pub from_seq: Option<i64>,
+    /// How many messages.
+    pub size: i64,
+    /// Only this type.
+    pub msg_type: Option<i64>,
+    /// Sent at or after.
+    pub begin: Option<DateTime<Utc>>,
+    /// Sent at or before.
+    pub end: Option<DateTime<Utc>>,
+}
+
+fn message(row: &PgRow, app_id: &str, group_id: &str) -> Result<GroupMessage, StoreError> {
+    Ok(GroupMessage {
+        app_id: app_id.to_owned(),
+        group_id: group_id.to_owned(),
+        seq: row.try_get("seq")?,
+        kind: MessageKind::from_i16(row.try_get("kind")?)?,
+        msg_tid: row.try_get("msg_tid")?,
+        msg_type: row.try_get("msg_type")?,
+        body: row.try_get("body")?,
+        sender_id: row.try_get("sender_id")?,
+        sender_info: row.try_get("sender_info")?,
+        weight: row.try_get("weight")?,
+        total_messages: row.try_get("total_messages")?,
+        stored: row.try_get("stored")?,
+        cached: row.try_get("cached")?,
+        recalled: row.try_get("recalled")?,
+        deleter_id: row.try_get("deleter_id")?,
+        deleter_info: row.try_get("deleter_info")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}
+
+/// A group a send batch writes to.
+struct Target {
+    group_pk: i64,
+    deleted: bool,
+    disabled: bool,
+    members: i64,
+    life_cycle: f64,
+}
+
+/// A group's stream head under the batch's lock, and its type counters.
+struct Head {
+    next_seq: i64,
+    counts: HashMap<i64, i64>,
+    changed_counts: HashSet<i64>,
+}
+
+#[derive(Default)]
+struct Rows {
+    pks: Vec<i64>,
+    seqs: Vec<i64>,
+    tids: Vec<String>,
+    types: Vec<i64>,
+    bodies: Vec<String>,
+    senders: Vec<String>,
+    infos: Vec<String>,
+    weights: Vec<i64>,
+    totals: Vec<i64>,
+    stored: Vec<bool>,
+    cached: Vec<bool>,
+    expires: Vec<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Sends group messages, in order, in one transaction; one result per message. A message
+    /// to a group that does not exist or is deleted fails alone (`GroupNotFound`), as does one
+    /// of a disabled app (`AppDisabled`), one to an empty group that requires members
+    /// (`GroupEmpty`) and a 31st type (`TooManyMessageTypes`).
+    pub async fn send_group_messages(
+        &self,
+        batch: &[NewGroupMessage],
+    ) -> Result<Vec<Result<Sent<GroupMessage>, StoreError>>, StoreError> {
+        match self.try_send_group_messages(batch).await {
+            Err(StoreError::Database(err)) if no_partition(&err) => {
+                let now = Utc::now();
+                self.ensure_message_partitions(now, now + chrono::Duration::days(200))
+                    .await?;
+                self.try_send_group_messages(batch).await
+            }
+            result => result,
+        }
+    }
+
+    async fn try_send_group_messages(
+        &self,
+        batch: &[NewGroupMessage],
+    ) -> Result<Vec<Result<Sent<GroupMessage>, StoreError>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
+        let (apps, groups): (Vec<&str>, Vec<&str>) = batch
+            .iter()
+            .map(|m| (m.app_id.as_str(), m.group_id.as_str()))
+            .unzip();
+        let rows = sqlx::query(
+            "SELECT g.app_id, g.group_id, g.group_pk, g.deleted, g.member_count, a.disabled,
+                    a.msg_life_cycle
+             FROM groups g JOIN apps a ON a.app_id = g.app_id
+             JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(app_id, group_id)
+               ON g.app_id = k.app_id AND g.group_id = k.group_id",
+        )
+        .bind(&apps)
+        .bind(&groups)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut targets: HashMap<(String, String), Target> = HashMap::new();
+        for row in rows {
+            targets.insert(
+                (row.try_get("app_id")?, row.try_get("group_id")?),
+                Target {
+                    group_pk: row.try_get("group_pk")?,
+                    deleted: row.try_get("deleted")?,
+                    disabled: row.try_get("disabled")?,
+                    members: row.try_get("member_count")?,
+                    life_cycle: life_cycle_secs(row.try_get("msg_life_cycle")?),
+                },
+            );
+        }
+        let mut pks: Vec<i64> = targets
+            .values()
+            .filter(|t| !t.deleted && !t.disabled)
+            .map(|t| t.group_pk)
+            .collect();
+        pks.sort_unstable();
+        let mut heads: HashMap<i64, Head> = HashMap::new();
+        if !pks.is_empty() {
+            // The heads, created on first use and locked in group_pk order.
+            sqlx::query(
+                "INSERT INTO group_message_heads (group_pk) SELECT unnest($1::bigint[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&pks)
+            .execute(&mut *tx)
+            .await?;
+            let locked: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT group_pk, next_seq FROM group_message_heads
+                 WHERE group_pk = ANY($1) ORDER BY group_pk FOR UPDATE",
+            )
+            .bind(&pks)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (pk, next_seq) in locked {
+                heads.insert(
+                    pk,
+                    Head {
+                        next_seq,
+                        counts: HashMap::new(),
+                        changed_counts: HashSet::new(),
+                    },
+                );
+            }
+            let counts: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT group_pk, msg_type, amount FROM group_message_counts
+                 WHERE group_pk = ANY($1)",
+            )
+            .bind(&pks)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (pk, msg_type, amount) in counts {
+                if let Some(head) = heads.get_mut(&pk) {
+                    head.counts.insert(msg_type, amount);
+                }
+            }
+        }
+        // Users speaking must be members.
+        let (speaker_pks, speakers): (Vec<i64>, Vec<&str>) = batch
+            .iter()
+            .filter(|m| m.sender_must_be_member)
+            .filter_map(|m| {
+                let target = targets.get(&(m.app_id.clone(), m.group_id.clone()))?;
+                Some((target.group_pk, m.sender_id.as_str()))
+            })
+            .unzip();
+        let mut members: HashSet<(i64, String)> = HashSet::new();
+        if !speakers.is_empty() {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT m.group_pk, m.user_id FROM group_members m
+                 JOIN unnest($1::bigint[], $2::text[]) AS k(group_pk, user_id)
+                   ON m.group_pk = k.group_pk AND m.user_id = k.user_id",
+            )
+            .bind(&speaker_pks)
+            .bind(&speakers)
+            .fetch_all(&mut *tx)
+            .await?;
+            members.extend(rows);
+        }
+        // Messages sent before under a caller's MsgTid (read under the heads' locks).
+        let (tid_pks, tids): (Vec<i64>, Vec<&str>) = batch
+            .iter()
+            .filter_map(|m| {
+                let target = targets.get(&(m.app_id.clone(), m.group_id.clone()))?;
+                Some((target.group_pk, m.msg_tid.as_deref()?))
+            })
+            .unzip();
+        let mut earlier: HashMap<(i64, String), GroupMessage> = HashMap::new();
+        if !tids.is_empty() {
+            let rows = sqlx::query(&format!(
+                "SELECT m.group_pk, {COLUMNS} FROM group_messages m
+                 JOIN unnest($1::bigint[], $2::text[]) AS k(group_pk, msg_tid)
+                   ON m.group_pk = k.group_pk AND m.msg_tid = k.msg_tid
+                 WHERE m.kind = 1"
+            ))
+            .bind(&tid_pks)
+            .bind(&tids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let pk: i64 = row.try_get("group_pk")?;
+                let found = message(&row, "", "")?;
+                earlier.insert((pk, found.msg_tid.clone()), found);
+            }
+        }
+
+        let mut results = Vec::with_capacity(batch.len());
+        let mut rows = Rows::default();
+        for new in batch {
+            let key = (new.app_id.clone(), new.group_id.clone());
+            let Some(target) = targets.get(&key) else {
+                results.push(Err(StoreError::GroupNotFound));
+                continue;
+            };
+            if target.disabled {
+                results.push(Err(StoreError::AppDisabled));
+                continue;
+            }
+            if target.deleted {
+                results.push(Err(StoreError::GroupNotFound));
+                continue;
+            }
+            if let Some(tid) = &new.msg_tid {
+                if let Some(found) = earlier.get(&(target.group_pk, tid.clone())) {
+                    let mut message = found.clone();
+                    message.app_id.clone_from(&new.app_id);
+                    message.group_id.clone_from(&new.group_id);
+                    results.push(Ok(Sent {
+                        message,
+                        repeated: true,
+                    }));
+                    continue;
+                }
+            }
+            if new.sender_must_be_member
+                && !members.contains(&(target.group_pk, new.sender_id.clone()))
+            {
+                results.push(Err(StoreError::NotMember));
+                continue;
+            }
+            if new.require_members && target.members == 0 {
+                results.push(Err(StoreError::GroupEmpty));
+                continue;
+            }
+            let head = heads
+                .get_mut(&target.group_pk)
+                .ok_or(StoreError::Corrupt("group_message_heads"))?;
+            if !head.counts.contains_key(&new.msg_type)
+                && head.counts.len() as i32 >= MAX_TYPES_PER_GROUP
+            {
+                results.push(Err(StoreError::TooManyMessageTypes(MAX_TYPES_PER_GROUP)));
+                continue;
+            }
+            let total = head.counts.entry(new.msg_type).or_insert(0);
+            *total += new.statics_increase;
+            let total = *total;
+            head.changed_counts.insert(new.msg_type);
+            let seq = head.next_seq;
+            head.next_seq += 1;
+            let msg_tid = new.msg_tid.clone().unwrap_or_else(new_msg_tid);
+            let lifetime = if new.stored {
+                target.life_cycle
+            } else {
+                self.limits.replay_window.as_secs_f64()
+            };
+            let message = GroupMessage {
+                app_id: new.app_id.clone(),
+                group_id: new.group_id.clone(),
+                seq,
+                kind: MessageKind::Message,
+                msg_tid: msg_tid.clone(),
+                msg_type: new.msg_type,
+                body: new.body.clone(),
+                sender_id: new.sender_id.clone(),
+                sender_info: new.sender_info.clone(),
+                weight: new.weight,
+                total_messages: total,
+                stored: new.stored,
+                cached: new.cached,
+                recalled: false,
+                deleter_id: None,
+                deleter_info: None,
+                sent_at: now,
+            };
+            // Later messages of the batch with this MsgTid are this one.
+            earlier.insert((target.group_pk, msg_tid.clone()), message.clone());
+            rows.pks.push(target.group_pk);
+            rows.seqs.push(seq);
+            rows.tids.push(msg_tid);
+            rows.types.push(new.msg_type);
+            rows.bodies.push(new.body.clone());
+            rows.senders.push(new.sender_id.clone());
+            rows.infos.push(new.sender_info.clone());
+            rows.weights.push(new.weight);
+            rows.totals.push(total);
+            rows.stored.push(new.stored);
+            rows.cached.push(new.cached);
+            rows.expires
+                .push(now + chrono::Duration::milliseconds((lifetime * 1000.0) as i64));
+            results.push(Ok(Sent {
+                message,
+                repeated: false,
+            }));
+        }
+        if !rows.pks.is_empty() {
+            let (mut head_pks, mut head_seqs, mut count_pks, mut count_types, mut amounts) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (pk, head) in &heads {
+                head_pks.push(*pk);
+                head_seqs.push(head.next_seq);
+                for msg_type in &head.changed_counts {
+                    count_pks.push(*pk);
+                    count_types.push(*msg_type);
+                    amounts.push(head.counts[msg_type]);
+                }
+            }
+            sqlx::query(
+                "WITH heads AS (
+                     UPDATE group_message_heads h SET next_seq = u.next_seq
+                     FROM unnest($13::bigint[], $14::bigint[]) AS u(group_pk, next_seq)
+                     WHERE h.group_pk = u.group_pk AND h.next_seq <> u.next_seq
+                 ), counts AS (
+                     INSERT INTO group_message_counts (group_pk, msg_type, amount)
+                     SELECT * FROM unnest($15::bigint[], $16::bigint[], $17::bigint[])
+                     ON CONFLICT (group_pk, msg_type) DO UPDATE SET amount = EXCLUDED.amount
+                 )
+                 INSERT INTO group_messages
+                     (group_pk, seq, kind, msg_tid, msg_type, body, sender_id, sender_info,
+                      weight, total_messages, stored, cached, sent_at, expires_at)
+                 SELECT pk, seq, 1, tid, ty, body, sender, info, weight, total, stored, cached,
+                        $18, expires
+                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+                             $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::boolean[],
+                             $11::boolean[], $12::timestamptz[])
+                      AS r(pk, seq, tid, ty, body, sender, info, weight, total, stored, cached,
+                           expires)",
+            )
+            .bind(&rows.pks)
+            .bind(&rows.seqs)
+            .bind(&rows.tids)
+            .bind(&rows.types)
+            .bind(&rows.bodies)
+            .bind(&rows.senders)
+            .bind(&rows.infos)
+            .bind(&rows.weights)
+            .bind(&rows.totals)
+            .bind(&rows.stored)
+            .bind(&rows.cached)
+            .bind(&rows.expires)
+            .bind(&head_pks)
+            .bind(&head_seqs)
+            .bind(&count_pks)
+            .bind(&count_types)
+            .bind(&amounts)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// A page of a group's history: stored messages that are not recalled nor expired, in seq
+    /// order from `query.from_seq`, and the seq of the next one, if any. Deleted groups keep
+    /// their history until they are purged.
+    pub async fn list_group_messages(
+        &self,
+        scope: &AppScope,
+        group_id: &GroupId,
+        query: &HistoryQuery,
+    ) -> Result<(Vec<GroupMessage>, Option<i64>), StoreError> {
+        let (cmp, order, start) = if query.ascending {
+            (">=", "ASC", query.from_seq.unwrap_or(i64::MIN))
+        } else {
+            ("<=", "DESC", query.from_seq.unwrap_or(i64::MAX))
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM group_messages m
+             WHERE m.group_pk = (SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
+                                 WHERE a.app_id = $1 AND a.account_id = $2
+                                   AND a.data_center = $3 AND g.group_id = $4)
+               AND m.seq {cmp} $5 AND m.kind = 1 AND m.stored AND NOT m.recalled
+               AND m.expires_at > now()
+               AND ($6::bigint IS NULL OR m.msg_type = $6)
+               AND ($7::timestamptz IS NULL OR m.sent_at >= $7)
+               AND ($8::timestamptz IS NULL OR m.sent_at <= $8)
+             ORDER BY m.seq {order} LIMIT $9"
+        ))
+        .bind_scope(scope)
+        .bind(group_id.as_str())
+        .bind(start)
+        .bind(query.msg_type)
+        .bind(query.begin)
+        .bind(query.end)
+        .bind(query.size + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            // Nothing to list, or no such group of the caller's.
+            self.describe_group(scope, group_id).await?;
+        }
+        let mut messages = rows
+            .iter()
+            .map(|row| message(row, scope.app.as_str(), group_id.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = (messages.len() as i64 > query.size).then(|| messages[query.size as usize].seq);
+        messages.truncate(query.size as usize);
+        Ok((messages, next))
+    }
+
+    /// A group's stream from `from_seq` on (messages and recalls that have not expired), at
+    /// most `limit`, and the stream's next seq (one past the last ever written).
+    pub async fn group_message_stream(
+        &self,
+        app_id: &str,
+        group_id: &str,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<(Vec<GroupMessage>, i64), StoreError> {
+        let pk: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT g.group_pk, h.next_seq FROM groups g
+             LEFT JOIN group_message_heads h ON h.group_pk = g.group_pk
+             WHERE g.app_id = $1 AND g.group_id = $2",
+        )
+        .bind(app_id)
+        .bind(group_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (pk, head) = pk.ok_or(StoreError::GroupNotFound)?;
+        let head = head.unwrap_or(1);
+        if from_seq >= head {
+            return Ok((Vec::new(), head));
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM group_messages m
+             WHERE m.group_pk = $1 AND m.seq >= $2 AND m.expires_at > now()
+             ORDER BY m.seq LIMIT $3"
+        ))
+        .bind(pk)
+        .bind(from_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let messages = rows
+            .iter()
+            .map(|row| message(row, app_id, group_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((messages, head))
+    }
+
+    /// The next seq of each of `groups`' streams (`(app_id, group_id)`), for groups that have
+    /// one.
+    pub async fn group_message_heads(
+        &self,
+        groups: &[(String, String)],
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let (apps, ids): (Vec<&str>, Vec<&str>) =
+            groups.iter().map(|(a, g)| (a.as_str(), g.as_str())).unzip();
+        Ok(sqlx::query_as(
+            "SELECT g.app_id, g.group_id, h.next_seq FROM groups g
+             JOIN unnest($1::text[], $2::text[]) AS k(app_id, group_id)
+               ON g.app_id = k.app_id AND g.group_id = k.group_id
+             JOIN group_message_heads h ON h.group_pk = g.group_pk",
+        )
+        .bind(&apps)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A group's recent messages: the last `limit` cacheable ones that are not recalled, oldest
+    /// first.
+    pub async fn recent_group_messages(
+        &self,
+        app_id: &str,
+        group_id: &str,
+        limit: i64,
+    ) -> Result<Vec<GroupMessage>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM group_messages m
+             WHERE m.group_pk = (SELECT group_pk FROM groups WHERE app_id = $1 AND group_id = $2)
+               AND m.kind = 1 AND m.cached AND NOT m.recalled AND m.expires_at > now()
+             ORDER BY m.seq DESC LIMIT $3"
+        ))
+        .bind(app_id)
+        .bind(group_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = rows
+            .iter()
+            .map(|row| message(row, app_id, group_id))
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Recalls a group message: it leaves the history and the recent list, and a recall entry
+    /// (with the next seq) tells the group's watchers. Returns the recall entry, or `None` when
+    /// the group has no such message (or it was recalled already). Works on deleted groups.
+    pub async fn recall_group_message(
+        &self,
+        scope: &AppScope,
+        group_id: &GroupId,
+        msg_tid: &str,
+        deleter_id: &str,
+        deleter_info: &str,
+    ) -> Result<Option<GroupMessage>, StoreError> {
+        match self
+            .try_recall(scope, group_id, msg_tid, deleter_id, deleter_info)
+            .await
+        {
+            Err(StoreError::Database(err)) if no_partition(&err) => {
+                let now = Utc::now();
+                self.ensure_message_partitions(now, now + chrono::Duration::days(200))
+                    .await?;
+                self.try_recall(scope, group_id, msg_tid, deleter_id, deleter_info)
+                    .await
+            }
+            result => result,
+        }
+    }
+
+    async fn try_recall(
+        &self,
+        scope: &AppScope,
+        group_id: &GroupId,
+        msg_tid: &str,
+        deleter_id: &str,
+        deleter_info: &str,
+    ) -> Result<Option<GroupMessage>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pk: Option<i64> = sqlx::query_scalar(
+            "SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
+             WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
+               AND g.group_id = $4",
+        )
+        .bind_scope(scope)
+        .bind(group_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(pk) = pk else {
+            drop(tx);
+            return Err(self.missing_app_or_group(scope).await);
+        };
+        sqlx::query(
+            "INSERT INTO group_message_heads (group_pk) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(pk)
+        .execute(&mut *tx)
+        .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT next_seq FROM group_message_heads WHERE group_pk = $1 FOR UPDATE",
+        )
+        .bind(pk)
+        .fetch_one(&mut *tx)
+        .await?;
+        let recalled = sqlx::query(
+            "UPDATE group_messages SET recalled = TRUE, deleter_id = $3, deleter_info = $4
+             WHERE group_pk = $1 AND msg_tid = $2 AND kind = 1 AND NOT recalled
+               AND expires_at > now()
+             RETURNING msg_type",
+        )
+        .bind(pk)
+        .bind(msg_tid)
+        .bind(deleter_id)
+        .bind(deleter_info)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(recalled) = recalled else {
+            return Ok(None);
+        };
+        let msg_type: i64 = recalled.try_get("msg_type")?;
+        let row = sqlx::query(&format!(
+            "WITH bumped AS (
+                 UPDATE group_message_heads SET next_seq = next_seq + 1 WHERE group_pk = $1
+             )
+             INSERT INTO group_messages AS m
+                 (group_pk, seq, kind, msg_tid, msg_type, body, sender_id, sender_info, weight,
+                  total_messages, stored, cached, deleter_id, deleter_info, sent_at, expires_at)
+             VALUES ($1, $2, 2, $3, $4, '', $5, $6, 1, 0, FALSE, FALSE, $5, $6, now(),
+                     now() + make_interval(secs => $7))
+             RETURNING {COLUMNS}"
+        ))
+        .bind(pk)
+        .bind(seq)
+        .bind(msg_tid)
+        .bind(msg_type)
+        .bind(deleter_id)
+        .bind(deleter_info)
+        .bind(self.limits.replay_window.as_secs_f64())
+        .fetch_one(&mut *tx)
+        .await?;
+        let entry = message(&row, scope.app.as_str(), group_id.as_str())?;
+        tx.commit().await?;
+        Ok(Some(entry))
+    }
+
+    /// `MsgAmount`: each message type's counter in a group.
+    pub async fn message_amounts(
+        &self,
+        group_pk_of: (&str, &str),
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.msg_type, c.amount FROM group_message_counts c
+             JOIN groups g ON g.group_pk = c.group_pk
+             WHERE g.app_id = $1 AND g.group_id = $2 ORDER BY c.msg_type",
+        )
+        .bind(group_pk_of.0)
+        .bind(group_pk_of.1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
