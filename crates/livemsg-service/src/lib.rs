@@ -259,6 +259,7 @@ impl Application {
     ) -> Result<(), tonic::transport::Error> {
         let pool = self.store.pool().clone();
         let draining = Arc::new(AtomicBool::new(false));
+        let (stopping, streams_stop) = tokio::sync::watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
         let probe = tokio::spawn(report_health(health.clone(), pool.clone())).abort_handle();
         let api = Api::new(
@@ -294,6 +295,7 @@ impl Application {
             self.store.clone(),
             Duration::from_millis(self.settings.service.event_poll_ms),
             Duration::from_millis(self.settings.events.watcher_stall_ms),
+            streams_stop.clone(),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut builder = tonic::transport::Server::builder();
@@ -328,6 +330,7 @@ impl Application {
                     self.store.clone(),
                     self.messaging.clone(),
                     Duration::from_millis(self.settings.messages.watcher_stall_ms),
+                    streams_stop,
                 ),
                 tier.clone(),
             ))
@@ -356,6 +359,8 @@ impl Application {
                 async {
                     probe.abort();
                     draining.store(true, Ordering::Release);
+                    // Message streams end now, telling watchers where to resume elsewhere.
+                    stopping.send_replace(true);
                     set_health(&health, tonic_health::ServingStatus::NotServing).await;
                 },
                 stop,

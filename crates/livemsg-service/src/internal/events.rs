@@ -35,17 +35,25 @@ pub(crate) struct EventApi {
     poll: Duration,
     stall: Duration,
     tier: TierGuard,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl EventApi {
     /// A service over `store`, looking for new events every `poll`; a watcher that reads
     /// nothing for `stall` while events wait is told it fell behind.
-    pub(crate) fn new(store: Store, poll: Duration, stall: Duration) -> Self {
+    /// Streams end (`UNAVAILABLE`, with where to resume) once `stopping` turns true.
+    pub(crate) fn new(
+        store: Store,
+        poll: Duration,
+        stall: Duration,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         EventApi {
             tier: TierGuard::new(store.clone()),
             store,
             poll,
             stall,
+            stopping,
         }
     }
 
@@ -56,7 +64,15 @@ impl EventApi {
         Fut: Future<Output = Result<Vec<(i64, GroupEvent)>, StoreError>> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
-        tokio::spawn(follow(tx, from_seq.max(1), self.poll, self.stall, fetch));
+        let stopping = self.stopping.clone();
+        tokio::spawn(follow(
+            tx,
+            from_seq.max(1),
+            self.poll,
+            self.stall,
+            fetch,
+            stopping,
+        ));
         Response::new(Box::pin(ReceiverStream::new(rx)))
     }
 }
@@ -144,6 +160,7 @@ async fn follow<F, Fut>(
     poll: Duration,
     stall: Duration,
     mut fetch: F,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
     F: FnMut(i64) -> Fut,
     Fut: Future<Output = Result<Vec<(i64, GroupEvent)>, StoreError>>,
@@ -161,6 +178,18 @@ async fn follow<F, Fut>(
             tokio::select! {
                 () = tokio::time::sleep(poll) => continue,
                 () = tx.closed() => return,
+                () = async {
+                    let _ = stopping.wait_for(|s| *s).await;
+                } => {
+                    let status = end_of_stream(
+                        tonic::Code::Unavailable,
+                        "ShuttingDown",
+                        format!("this instance is shutting down; resume from {next} on another"),
+                        next,
+                    );
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
             }
         };
         if first > next {

@@ -46,15 +46,24 @@ pub(crate) struct MessagingApi {
     messaging: Messaging,
     tier: TierGuard,
     stall: Duration,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl MessagingApi {
-    pub(crate) fn new(store: Store, messaging: Messaging, stall: Duration) -> Self {
+    /// Streams end (`UNAVAILABLE`, with where to resume) once `stopping` turns true, so that
+    /// watchers move to another instance while this one drains.
+    pub(crate) fn new(
+        store: Store,
+        messaging: Messaging,
+        stall: Duration,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         MessagingApi {
             tier: TierGuard::new(store.clone()),
             store,
             messaging,
             stall,
+            stopping,
         }
     }
 
@@ -62,7 +71,14 @@ impl MessagingApi {
         let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
         // Subscribed before the replay starts: nothing committed after it is missed.
         let subscription = self.messaging.hub().subscribe(key).await;
-        tokio::spawn(follow(tx, subscription, from_seq.max(1), self.stall, fetch));
+        tokio::spawn(follow(
+            tx,
+            subscription,
+            from_seq.max(1),
+            self.stall,
+            fetch,
+            self.stopping.clone(),
+        ));
         Response::new(Box::pin(ReceiverStream::new(rx)))
     }
 }
@@ -399,6 +415,7 @@ async fn follow(
     mut next: i64,
     stall: Duration,
     mut fetch: Fetch,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     metrics::gauge!("livemsg_message_watchers").increment(1.0);
     let _gauge = scopeguard(|| metrics::gauge!("livemsg_message_watchers").decrement(1.0));
@@ -410,6 +427,18 @@ async fn follow(
         let received = tokio::select! {
             received = subscription.receiver.recv() => received,
             () = tx.closed() => return,
+            () = async {
+                let _ = stopping.wait_for(|s| *s).await;
+            } => {
+                let status = end_of_stream(
+                    tonic::Code::Unavailable,
+                    "ShuttingDown",
+                    format!("this instance is shutting down; resume from {next} on another"),
+                    next,
+                );
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
         };
         match received {
             Ok(message) => {
