@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod events;
+mod follow;
 pub(crate) mod membership;
 pub(crate) mod messaging;
 pub(crate) mod tier;

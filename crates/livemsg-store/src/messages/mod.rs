@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 mod group;
+mod history;
 pub mod partitions;
 mod user;
 

@@ -19,7 +19,9 @@ use livemsg_store::Store;
 use prost::Message as _;
 use redis::AsyncCommands;
 use tokio::sync::{broadcast, mpsc};
-use tokio_stream::StreamExt;
+
+mod catchup;
+mod subscriber;
 
 /// A stream of messages: a group's, or an app's user messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -45,7 +47,7 @@ impl StreamKey {
         }
     }
 
-    fn channel(&self, prefix: &str) -> String {
+    pub(super) fn channel(&self, prefix: &str) -> String {
         match self {
             StreamKey::Group { app_id, group_id } => format!("{prefix}:g:{app_id}:{group_id}"),
             StreamKey::User { app_id } => format!("{prefix}:u:{app_id}"),
@@ -66,14 +68,14 @@ struct Topic {
     last_seq: Option<i64>,
 }
 
-enum Control {
+pub(super) enum Control {
     Subscribe(String, Arc<tokio::sync::watch::Sender<bool>>),
     Unsubscribe(String),
 }
 
-struct Inner {
+pub(super) struct Inner {
     topics: Mutex<HashMap<StreamKey, Topic>>,
-    prefix: String,
+    pub(super) prefix: String,
     control: mpsc::UnboundedSender<Control>,
     publisher: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
     client: Option<redis::Client>,
@@ -83,7 +85,7 @@ struct Inner {
 /// The instance's message hub.
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -143,9 +145,9 @@ impl Hub {
             }),
         };
         if let Some(client) = client {
-            tokio::spawn(subscriber(hub.clone(), client, commands));
+            tokio::spawn(subscriber::run(hub.clone(), client, commands));
         }
-        tokio::spawn(poll_heads(hub.clone(), store, head_poll));
+        tokio::spawn(catchup::poll_heads(hub.clone(), store, head_poll));
         hub
     }
 
@@ -288,7 +290,7 @@ impl Hub {
         }
     }
 
-    fn resolve_ack(&self, app_id: &str, msg_tid: &str) -> bool {
+    pub(super) fn resolve_ack(&self, app_id: &str, msg_tid: &str) -> bool {
         let waiting = self
             .inner
             .acks
@@ -308,7 +310,7 @@ impl Hub {
     }
 
     /// The watched streams' channels, with their subscription flags.
-    fn channels(&self) -> Vec<(String, Arc<tokio::sync::watch::Sender<bool>>)> {
+    pub(super) fn channels(&self) -> Vec<(String, Arc<tokio::sync::watch::Sender<bool>>)> {
         let topics = self.inner.topics.lock().expect("hub lock");
         topics
             .iter()
@@ -317,167 +319,11 @@ impl Hub {
     }
 
     /// The watched streams, with the last seq handed out where it is known.
-    fn watched(&self) -> Vec<(StreamKey, Option<i64>)> {
+    pub(super) fn watched(&self) -> Vec<(StreamKey, Option<i64>)> {
         let topics = self.inner.topics.lock().expect("hub lock");
         topics
             .iter()
             .map(|(key, topic)| (key.clone(), topic.last_seq))
             .collect()
     }
-}
-
-/// Keeps this instance subscribed to the channels its watchers need, and hands what arrives to
-/// them. Reconnects after a failure and subscribes again.
-async fn subscriber(
-    hub: Hub,
-    client: redis::Client,
-    mut commands: mpsc::UnboundedReceiver<Control>,
-) {
-    let ack_channel = format!("{}:ack", hub.inner.prefix);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let pubsub = match client.get_async_pubsub().await {
-            Ok(pubsub) => pubsub,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot subscribe to messages in Redis; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        let (mut sink, mut stream) = pubsub.split();
-        // Everything watched now, and acknowledgements.
-        let watched = hub.channels();
-        let mut channels: Vec<String> = watched.iter().map(|(c, _)| c.clone()).collect();
-        channels.push(ack_channel.clone());
-        if let Err(err) = sink.subscribe(&channels).await {
-            tracing::warn!(error = %err, "subscribing to messages failed; retrying");
-            tokio::time::sleep(backoff).await;
-            continue;
-        }
-        for (_, subscribed) in watched {
-            subscribed.send_replace(true);
-        }
-        backoff = Duration::from_millis(100);
-        tracing::info!(channels = channels.len(), "subscribed to messages in Redis");
-        loop {
-            tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { return };
-                    let result = match command {
-                        Control::Subscribe(channel, subscribed) => {
-                            let result = sink.subscribe(channel).await;
-                            if result.is_ok() {
-                                subscribed.send_replace(true);
-                            }
-                            result
-                        }
-                        Control::Unsubscribe(channel) => sink.unsubscribe(channel).await,
-                    };
-                    if let Err(err) = result {
-                        tracing::warn!(error = %err, "changing message subscriptions failed; reconnecting");
-                        break;
-                    }
-                }
-                received = stream.next() => {
-                    let Some(received) = received else {
-                        tracing::warn!("the Redis subscription ended; reconnecting");
-                        break;
-                    };
-                    if received.get_channel_name() == ack_channel {
-                        let payload = String::from_utf8_lossy(received.get_payload_bytes()).into_owned();
-                        if let Some((app_id, msg_tid)) = payload.split_once('\n') {
-                            hub.resolve_ack(app_id, msg_tid);
-                        }
-                        continue;
-                    }
-                    match Message::decode(received.get_payload_bytes()) {
-                        Ok(message) => hub.deliver_local(&[Arc::new(message)]),
-                        Err(err) => tracing::warn!(error = %err, "a message in Redis is not livemsg's"),
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(backoff).await;
-    }
-}
-
-/// Delivers to this instance's watchers what pub/sub lost: every `interval`, the heads of the
-/// watched streams are read in one query per kind, and what lies between the last seq handed
-/// out here and the head is read from Postgres and handed out.
-async fn poll_heads(hub: Hub, store: Store, interval: Duration) {
-    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let watched = hub.watched();
-        if watched.is_empty() {
-            if Arc::strong_count(&hub.inner) == 1 {
-                return;
-            }
-            continue;
-        }
-        if let Err(err) = catch_up(&hub, &store, watched).await {
-            tracing::warn!(error = ?err, "comparing message streams with Postgres failed");
-        }
-    }
-}
-
-async fn catch_up(
-    hub: &Hub,
-    store: &Store,
-    watched: Vec<(StreamKey, Option<i64>)>,
-) -> Result<(), livemsg_store::StoreError> {
-    let (mut groups, mut apps) = (Vec::new(), Vec::new());
-    let mut last: HashMap<StreamKey, i64> = HashMap::new();
-    for (key, seq) in watched {
-        let Some(seq) = seq else { continue };
-        match &key {
-            StreamKey::Group { app_id, group_id } => {
-                groups.push((app_id.clone(), group_id.clone()))
-            }
-            StreamKey::User { app_id } => apps.push(app_id.clone()),
-        }
-        last.insert(key, seq);
-    }
-    let mut behind = Vec::new();
-    if !groups.is_empty() {
-        for (app_id, group_id, head) in store.group_message_heads(&groups).await? {
-            let key = StreamKey::Group { app_id, group_id };
-            if last.get(&key).is_some_and(|seq| head - 1 > *seq) {
-                behind.push((key.clone(), last[&key] + 1));
-            }
-        }
-    }
-    if !apps.is_empty() {
-        for (app_id, head) in store.user_message_heads(&apps).await? {
-            let key = StreamKey::User { app_id };
-            if last.get(&key).is_some_and(|seq| head - 1 > *seq) {
-                behind.push((key.clone(), last[&key] + 1));
-            }
-        }
-    }
-    for (key, from) in behind {
-        let messages: Vec<Arc<Message>> = match &key {
-            StreamKey::Group { app_id, group_id } => store
-                .group_message_stream(app_id, group_id, from, 1_000)
-                .await?
-                .0
-                .iter()
-                .map(|m| Arc::new(crate::usecases::messaging::wire_group(m)))
-                .collect(),
-            StreamKey::User { app_id } => store
-                .user_message_stream(app_id, from, 1_000)
-                .await?
-                .0
-                .iter()
-                .map(|m| Arc::new(crate::usecases::messaging::wire_user(m, false)))
-                .collect(),
-        };
-        if !messages.is_empty() {
-            metrics::counter!("livemsg_messages_caught_up_total").increment(messages.len() as u64);
-            hub.deliver_local(&messages);
-        }
-    }
-    Ok(())
 }
