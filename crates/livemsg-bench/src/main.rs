@@ -9,6 +9,7 @@
 
 mod listings;
 mod load;
+mod messages;
 mod stack;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -48,8 +49,9 @@ struct Args {
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
     /// The scenarios to run, by number (1 full-stack list, 2 gRPC list, 3 churn, 4 limiter,
-    /// 5 scale, 6 memory, 7 group listings at 10^3 and 10^5 groups); all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7])]
+    /// 5 scale, 6 memory, 7 group listings at 10^3 and 10^5 groups, 8-10 messages: sends,
+    /// history, send-to-watcher latency); all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7, 8])]
     scenarios: Vec<u8>,
     /// Skip the 10^7-row scale step (it seeds 8 million rows).
     #[arg(long)]
@@ -815,12 +817,12 @@ async fn main() -> anyhow::Result<()> {
         let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))?
             .connect()
             .await?;
-        anyhow::Ok((service, gateway, grpc_addr, endpoint, channel))
+        anyhow::Ok((service, gateway, grpc_addr, endpoint, channel, env))
     }
     .await;
     // A failed start leaves nothing behind: the processes are killed when dropped, and the
     // database is dropped here.
-    let (service, gateway, grpc_addr, endpoint, channel) = match launched {
+    let (service, gateway, grpc_addr, endpoint, channel, env) = match launched {
         Ok(launched) => launched,
         Err(err) => {
             seeded.drop().await?;
@@ -906,6 +908,10 @@ async fn main() -> anyhow::Result<()> {
         if run(7) {
             eprintln!("group listings ...");
             bench.listings().await?;
+        }
+        if run(8) {
+            eprintln!("messages ...");
+            bench.messages(&bin_dir, &env, &work).await?;
         }
         if run(6) {
             eprintln!("memory ...");

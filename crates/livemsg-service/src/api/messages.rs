@@ -40,9 +40,7 @@ impl MessageService for Api {
         reply(
             async {
                 let scope = self.scope(req.app.as_ref())?;
-                // The app must be the caller's: the scope is checked by the store's lookup.
-                self.store.find_app(&scope).await?;
-                let message = group_message(GroupSend {
+                let mut message = group_message(GroupSend {
                     app_id: scope.app.as_str(),
                     group_id: &req.group_id,
                     sender_id: &req.sender_id,
@@ -55,7 +53,19 @@ impl MessageService for Api {
                     stored: !req.no_storage,
                     cached: !req.no_cache,
                 })?;
-                let sent = self.messaging.send_server_group(message).await?;
+                // The app must be the caller's, in the data center named: checked in the batch.
+                message.scope = Some((scope.account.get(), scope.data_center.as_str().to_owned()));
+                let sent = match self.messaging.send_server_group(message).await {
+                    Err(err)
+                        if err.code == livemsg_domain::ErrorCode::ResourceNotExist
+                            && err.message.starts_with("The specified group") =>
+                    {
+                        // Which of the app and the group is missing, said as everywhere else.
+                        self.store.find_app(&scope).await?;
+                        return Err(err.into());
+                    }
+                    result => result?,
+                };
                 Ok(SendGroupMessageResponse {
                     msg_tid: sent.message.msg_tid,
                     seq: sent.message.seq,

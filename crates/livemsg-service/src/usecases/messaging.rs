@@ -339,6 +339,7 @@ pub fn group_message(send: GroupSend<'_>) -> Result<NewGroupMessage, ApiError> {
         cached: send.cached,
         require_members: false,
         sender_must_be_member: false,
+        scope: None,
     })
 }
 

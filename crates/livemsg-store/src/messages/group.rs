@@ -69,6 +69,8 @@ struct Target {
     disabled: bool,
     members: i64,
     life_cycle: f64,
+    account: i64,
+    data_center: String,
 }
 
 /// A group's stream head under the batch's lock, and its type counters.
@@ -119,16 +121,13 @@ impl Store {
         batch: &[NewGroupMessage],
     ) -> Result<Vec<Result<Sent<GroupMessage>, StoreError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *tx)
-            .await?;
         let (apps, groups): (Vec<&str>, Vec<&str>) = batch
             .iter()
             .map(|m| (m.app_id.as_str(), m.group_id.as_str()))
             .unzip();
         let rows = sqlx::query(
             "SELECT g.app_id, g.group_id, g.group_pk, g.deleted, g.member_count, a.disabled,
-                    a.msg_life_cycle
+                    a.msg_life_cycle, a.account_id, a.data_center, now() AS now
              FROM groups g JOIN apps a ON a.app_id = g.app_id
              JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(app_id, group_id)
                ON g.app_id = k.app_id AND g.group_id = k.group_id",
@@ -138,7 +137,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut targets: HashMap<(String, String), Target> = HashMap::new();
+        let mut now = Utc::now();
         for row in rows {
+            now = row.try_get("now")?;
             targets.insert(
                 (row.try_get("app_id")?, row.try_get("group_id")?),
                 Target {
@@ -147,6 +148,8 @@ impl Store {
                     disabled: row.try_get("disabled")?,
                     members: row.try_get("member_count")?,
                     life_cycle: life_cycle_secs(row.try_get("msg_life_cycle")?),
+                    account: row.try_get("account_id")?,
+                    data_center: row.try_get("data_center")?,
                 },
             );
         }
@@ -158,17 +161,13 @@ impl Store {
         pks.sort_unstable();
         let mut heads: HashMap<i64, Head> = HashMap::new();
         if !pks.is_empty() {
-            // The heads, created on first use and locked in group_pk order.
-            sqlx::query(
-                "INSERT INTO group_message_heads (group_pk) SELECT unnest($1::bigint[])
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&pks)
-            .execute(&mut *tx)
-            .await?;
+            // The heads, created on first use, locked (the no-op update locks a row as FOR
+            // UPDATE would) and read in one statement, in group_pk order.
             let locked: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT group_pk, next_seq FROM group_message_heads
-                 WHERE group_pk = ANY($1) ORDER BY group_pk FOR UPDATE",
+                "INSERT INTO group_message_heads AS h (group_pk)
+                 SELECT pk FROM unnest($1::bigint[]) AS u(pk) ORDER BY pk
+                 ON CONFLICT (group_pk) DO UPDATE SET next_seq = h.next_seq
+                 RETURNING group_pk, next_seq",
             )
             .bind(&pks)
             .fetch_all(&mut *tx)
@@ -253,6 +252,13 @@ impl Store {
                 results.push(Err(StoreError::GroupNotFound));
                 continue;
             };
+            if let Some((account, data_center)) = &new.scope {
+                if *account != target.account || *data_center != target.data_center {
+                    // An app of another account, or in another data center, is not there.
+                    results.push(Err(StoreError::AppNotFound));
+                    continue;
+                }
+            }
             if target.disabled {
                 results.push(Err(StoreError::AppDisabled));
                 continue;
@@ -396,6 +402,14 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        if !rows.stored.is_empty() && rows.stored.iter().all(|stored| !stored) {
+            // Only messages that are not stored (bullet comments, likes): they live for the
+            // replay window only, so their commit does not wait for the disk. A crash can
+            // lose the last few hundred milliseconds of them, never a stored message.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(results)

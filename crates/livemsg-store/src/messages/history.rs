@@ -11,6 +11,29 @@ use super::GroupMessage;
 use crate::scope::BindScope;
 use crate::{Store, StoreError};
 
+/// The statement of a history page, oldest or newest first. Binds: app id, account id, data
+/// center, group id, first seq, type (or NULL), sent from (or NULL), sent until (or NULL),
+/// rows. Public so the benchmark's baseline runs the very statement.
+pub fn history_sql(ascending: bool) -> String {
+    let (cmp, order) = if ascending {
+        (">=", "ASC")
+    } else {
+        ("<=", "DESC")
+    };
+    format!(
+        "SELECT {COLUMNS} FROM group_messages m
+         WHERE m.group_pk = (SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
+                             WHERE a.app_id = $1 AND a.account_id = $2
+                               AND a.data_center = $3 AND g.group_id = $4)
+           AND m.seq {cmp} $5 AND m.kind = 1 AND m.stored AND NOT m.recalled
+           AND m.expires_at > now()
+           AND ($6::bigint IS NULL OR m.msg_type = $6)
+           AND ($7::timestamptz IS NULL OR m.sent_at >= $7)
+           AND ($8::timestamptz IS NULL OR m.sent_at <= $8)
+         ORDER BY m.seq {order} LIMIT $9"
+    )
+}
+
 impl Store {
     /// A page of a group's history: stored messages that are not recalled nor expired, in seq
     /// order from `query.from_seq`, and the seq of the next one, if any. Deleted groups keep
@@ -21,32 +44,21 @@ impl Store {
         group_id: &GroupId,
         query: &HistoryQuery,
     ) -> Result<(Vec<GroupMessage>, Option<i64>), StoreError> {
-        let (cmp, order, start) = if query.ascending {
-            (">=", "ASC", query.from_seq.unwrap_or(i64::MIN))
+        let start = if query.ascending {
+            query.from_seq.unwrap_or(i64::MIN)
         } else {
-            ("<=", "DESC", query.from_seq.unwrap_or(i64::MAX))
+            query.from_seq.unwrap_or(i64::MAX)
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM group_messages m
-             WHERE m.group_pk = (SELECT g.group_pk FROM groups g JOIN apps a ON a.app_id = g.app_id
-                                 WHERE a.app_id = $1 AND a.account_id = $2
-                                   AND a.data_center = $3 AND g.group_id = $4)
-               AND m.seq {cmp} $5 AND m.kind = 1 AND m.stored AND NOT m.recalled
-               AND m.expires_at > now()
-               AND ($6::bigint IS NULL OR m.msg_type = $6)
-               AND ($7::timestamptz IS NULL OR m.sent_at >= $7)
-               AND ($8::timestamptz IS NULL OR m.sent_at <= $8)
-             ORDER BY m.seq {order} LIMIT $9"
-        ))
-        .bind_scope(scope)
-        .bind(group_id.as_str())
-        .bind(start)
-        .bind(query.msg_type)
-        .bind(query.begin)
-        .bind(query.end)
-        .bind(query.size + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&history_sql(query.ascending))
+            .bind_scope(scope)
+            .bind(group_id.as_str())
+            .bind(start)
+            .bind(query.msg_type)
+            .bind(query.begin)
+            .bind(query.end)
+            .bind(query.size + 1)
+            .fetch_all(&self.pool)
+            .await?;
         if rows.is_empty() {
             // Nothing to list, or no such group of the caller's.
             self.describe_group(scope, group_id).await?;

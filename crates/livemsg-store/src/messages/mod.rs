@@ -15,6 +15,7 @@ pub mod partitions;
 mod user;
 
 pub use group::HistoryQuery;
+pub use history::history_sql;
 
 /// The most distinct message types one group may carry.
 pub const MAX_TYPES_PER_GROUP: i32 = 30;
@@ -60,6 +61,9 @@ pub struct NewGroupMessage {
     pub require_members: bool,
     /// Refuse the send unless the sender is a member (`NotMember`): a user speaking.
     pub sender_must_be_member: bool,
+    /// For a caller of the public API: its account and data center, which the app must be in
+    /// (`AppNotFound` otherwise).
+    pub scope: Option<(i64, String)>,
 }
 
 /// A group message (or recall) as stored.

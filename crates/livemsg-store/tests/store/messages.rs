@@ -21,6 +21,7 @@ fn msg(f: &Fixture, group: &str, tid: Option<&str>, msg_type: i64, body: &str) -
         cached: true,
         require_members: false,
         sender_must_be_member: false,
+        scope: None,
     }
 }
 
@@ -342,4 +343,32 @@ async fn user_messages_reach_online_receivers_only_and_can_be_recalled(pool: PgP
         .await
         .unwrap()
         .is_none());
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_purged_group_takes_its_messages_along_and_history_survives_deletion(pool: PgPool) {
+    let limits = Limits {
+        recovery_window: std::time::Duration::ZERO,
+        ..Limits::default()
+    };
+    let f = fixture_with(pool, THRESHOLD, limits).await;
+    let g = f.group("g").await;
+    f.store
+        .send_group_messages(&[msg(&f, "g", Some("kept"), 1, "body")])
+        .await
+        .unwrap();
+    f.store.delete_group(&f.scope(), &g, None).await.unwrap();
+    // Deleted, not purged: the history is still there.
+    let (messages, _) = f
+        .store
+        .list_group_messages(&f.scope(), &g, &history(true, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(f.store.purge_deleted_groups(10).await.unwrap(), 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM group_messages")
+        .fetch_one(f.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
