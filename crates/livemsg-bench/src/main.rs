@@ -49,11 +49,12 @@ struct Args {
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
     /// The scenarios to run, by number (1 full-stack list, 2 gRPC list, 3 churn, 4 limiter,
-    /// 5 scale, 6 memory, 7 group listings at 10^3 and 10^5 groups, 8-10 messages: sends,
-    /// history, send-to-watcher latency); all by default.
+    /// 5 scale, 6 memory, 7 group listings at 10^3 and 10^5 groups, 8 messages: sends,
+    /// history, send-to-watcher latency, retention of 10^7 messages); all by default.
     #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7, 8])]
     scenarios: Vec<u8>,
-    /// Skip the 10^7-row scale step (it seeds 8 million rows).
+    /// Skip the 10^7-row steps (the scale step seeds 8 million membership rows, the retention
+    /// step 10 million messages).
     #[arg(long)]
     no_ten_million: bool,
     #[arg(

@@ -56,7 +56,92 @@ impl Bench {
         self.sends().await?;
         self.history().await?;
         self.fan_out_latency(bin_dir, env, work).await?;
+        if !self.args.no_ten_million {
+            self.retention(10_000_000).await?;
+        }
         Ok(())
+    }
+
+    /// Scenario 11: dropping `rows` expired messages while sends and history reads go on.
+    async fn retention(&mut self, rows: i64) -> anyhow::Result<()> {
+        eprintln!("seeding {rows} messages that expire next week ...");
+        let group_pk: i64 =
+            sqlx::query_scalar("SELECT group_pk FROM groups WHERE group_id = 'msg2'")
+                .fetch_one(&self.seeded.pool)
+                .await?;
+        let seeding = Instant::now();
+        // In slices, so each statement's WAL stays moderate.
+        let slice = 1_000_000;
+        for start in (0..rows).step_by(slice as usize) {
+            sqlx::query(
+                "INSERT INTO group_messages (group_pk, seq, kind, msg_tid, msg_type, body,
+                     sender_id, sender_info, weight, total_messages, stored, cached, sent_at,
+                     expires_at)
+                 SELECT $1, 2000000000 + i, 1, 'old' || i, 1, 'an old bullet comment', 'bench',
+                        '', 1, 1, TRUE, TRUE, now(), now() + interval '1 day'
+                 FROM generate_series($2::bigint, $3::bigint) i",
+            )
+            .bind(group_pk)
+            .bind(start)
+            .bind((start + slice).min(rows) - 1)
+            .execute(&self.seeded.pool)
+            .await?;
+        }
+        sqlx::query("ANALYZE group_messages")
+            .execute(&self.seeded.pool)
+            .await?;
+        eprintln!("  seeded in {:.0} s", seeding.elapsed().as_secs_f64());
+        let store = livemsg_store::Store::new(
+            self.seeded.pool.clone(),
+            livemsg_domain::DEFAULT_SUPER_GROUP_THRESHOLD,
+            livemsg_store::Keyring::new("bench", [("bench", self.seeded.keyring_key.as_str())])?,
+        );
+        // Sends before and during the drop, the same load each time.
+        let before = self.send_load().await;
+        let before = self.push("11. group sends, before the drop, gRPC", 16, before);
+        let clock = chrono::Utc::now() + chrono::Duration::days(20);
+        let dropping = tokio::spawn(async move {
+            let started = Instant::now();
+            let dropped = store.drop_expired_message_partitions(clock).await;
+            (started.elapsed(), dropped)
+        });
+        let during = self.send_load().await;
+        let (took, dropped) = dropping.await?;
+        let dropped = dropped?;
+        let during = self.push(
+            "11. group sends, while 10^7 expired messages are dropped, gRPC",
+            16,
+            during,
+        );
+        self.compare(during, before, "goal: not slower");
+        self.notes.push(format!(
+            "11: the drop of {} partitions holding {rows} messages took {:.2} s; it ran inside \
+             the measured window of the second line.",
+            dropped.len(),
+            took.as_secs_f64()
+        ));
+        Ok(())
+    }
+
+    /// Sends from 16 workers over the 1,000 message groups, for the scenario's time.
+    async fn send_load(&self) -> Stats {
+        let (channel, app) = (self.grpc.clone(), self.app_ref());
+        load::run(16, Duration::from_secs(1), self.seconds(), move |_, _| {
+            let (mut api, app) = (MessageServiceClient::new(channel.clone()), app.clone());
+            async move {
+                let group = format!("msg{}", rand::rng().random_range(1..=GROUPS));
+                api.send_group_message(SendGroupMessageRequest {
+                    app,
+                    group_id: group,
+                    sender_id: "bench".into(),
+                    body: "a bullet comment".into(),
+                    ..Default::default()
+                })
+                .await?;
+                Ok(())
+            }
+        })
+        .await
     }
 
     async fn sends(&mut self) -> anyhow::Result<()> {
