@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livemsg/api/v1/groups.proto",
         "livemsg/api/v1/members.proto",
         "livemsg/api/v1/messages.proto",
+        "livemsg/api/v1/moderation.proto",
         "livemsg/membership/v1/membership.proto",
         "livemsg/messaging/v1/messaging.proto",
         "livemsg/admin/v1/admin.proto",

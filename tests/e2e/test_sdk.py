@@ -223,8 +223,8 @@ def test_errors_reach_the_current_sdk_with_their_codes_and_statuses(stack):
     )
     expect_client_error(
         lambda: client.ban_live_message_group(
-            live.BanLiveMessageGroupRequest(app_id=app_id, group_id="room1")),
-        400, "UnsupportedOperation",
+            live.BanLiveMessageGroupRequest(app_id=app_id, group_id="nosuchroom")),
+        404, "ResourceNotExist",
     )
     expect_client_error(
         lambda: tea_client(stack, secret="wrong").describe_live_message_app(

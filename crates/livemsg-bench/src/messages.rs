@@ -244,6 +244,7 @@ impl Bench {
                     cached: true,
                     require_members: false,
                     sender_must_be_member: false,
+                    subject_to_mute: false,
                     scope: None,
                 })
                 .collect();

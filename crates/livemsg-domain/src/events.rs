@@ -38,6 +38,8 @@ pub enum EventKind {
     AppDisabled,
     /// The app was enabled again (an app event, in no group).
     AppEnabled,
+    /// A user was kicked out of the group (after its leave, in a normal group).
+    Kicked,
 }
 
 impl EventKind {
@@ -58,11 +60,12 @@ impl EventKind {
             EventKind::UserInfoChanged => 12,
             EventKind::AppDisabled => 13,
             EventKind::AppEnabled => 14,
+            EventKind::Kicked => 15,
         }
     }
 
     /// Every kind, in stored order.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::UserEntered,
         EventKind::UserLeft,
         EventKind::BecameSuper,
@@ -77,6 +80,7 @@ impl EventKind {
         EventKind::UserInfoChanged,
         EventKind::AppDisabled,
         EventKind::AppEnabled,
+        EventKind::Kicked,
     ];
 
     /// Whether the event belongs to the app rather than to a group (no group, no sequence
@@ -105,6 +109,7 @@ impl EventKind {
             12 => EventKind::UserInfoChanged,
             13 => EventKind::AppDisabled,
             14 => EventKind::AppEnabled,
+            15 => EventKind::Kicked,
             _ => return None,
         })
     }
@@ -206,7 +211,7 @@ mod tests {
             assert_eq!(EventKind::from_i16(kind.as_i16()), Some(kind));
         }
         assert_eq!(EventKind::from_i16(0), None);
-        assert_eq!(EventKind::from_i16(15), None);
+        assert_eq!(EventKind::from_i16(16), None);
         let app_events: Vec<EventKind> = EventKind::ALL
             .into_iter()
             .filter(|k| k.is_app_event())

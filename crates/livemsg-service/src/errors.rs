@@ -63,6 +63,10 @@ pub(crate) fn api_error(err: StoreError) -> ApiError {
                 "cannot be created: the app has {quota} groups, the most it may have at once"
             ),
         ),
+        StoreError::MuteListFull(max) => ApiError::new(
+            ErrorCode::InputInvalid,
+            format!("A mute list may hold at most {max} users."),
+        ),
         StoreError::TooManyApps(quota) => ApiError::new(
             ErrorCode::InputInvalid,
             format!("The account has {quota} apps, the most it may have."),

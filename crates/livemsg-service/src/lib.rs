@@ -30,6 +30,7 @@ use livemsg_proto::api::v1::app_service_server::AppServiceServer;
 use livemsg_proto::api::v1::group_service_server::GroupServiceServer;
 use livemsg_proto::api::v1::member_service_server::MemberServiceServer;
 use livemsg_proto::api::v1::message_service_server::MessageServiceServer;
+use livemsg_proto::api::v1::moderation_service_server::ModerationServiceServer;
 use livemsg_proto::auth::v1::auth_service_server::AuthServiceServer;
 use livemsg_proto::events::v1::event_service_server::EventServiceServer;
 use livemsg_proto::membership::v1::membership_service_server::MembershipServiceServer;
@@ -51,12 +52,13 @@ pub use settings::ServiceSettings;
 pub use usecases::membership::{Membership, MAX_BATCH_ITEMS};
 
 /// The gRPC services a livemsg service serves, by full name (for health reports).
-pub const SERVICE_NAMES: [&str; 9] = [
+pub const SERVICE_NAMES: [&str; 10] = [
     "livemsg.auth.v1.AuthService",
     "livemsg.api.v1.AppService",
     "livemsg.api.v1.GroupService",
     "livemsg.api.v1.MemberService",
     "livemsg.api.v1.MessageService",
+    "livemsg.api.v1.ModerationService",
     "livemsg.membership.v1.MembershipService",
     "livemsg.messaging.v1.MessagingService",
     "livemsg.admin.v1.AdminService",
@@ -267,6 +269,7 @@ impl Application {
             self.proofs.clone(),
             self.settings.callbacks.allow_private_urls,
             self.messaging.clone(),
+            self.membership.clone(),
         );
         let background = self.start_workers(api.sweeper());
         let http = axum::serve(
@@ -324,7 +327,11 @@ impl Application {
                 api.clone(),
                 gateway.clone(),
             ))
-            .add_service(MessageServiceServer::with_interceptor(api, gateway))
+            .add_service(MessageServiceServer::with_interceptor(
+                api.clone(),
+                gateway.clone(),
+            ))
+            .add_service(ModerationServiceServer::with_interceptor(api, gateway))
             .add_service(MessagingServiceServer::with_interceptor(
                 MessagingApi::new(
                     self.store.clone(),

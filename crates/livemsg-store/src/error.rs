@@ -58,6 +58,12 @@ pub enum StoreError {
     /// The group carries as many message types as it may.
     #[error("the group carries {0} message types, the most it may")]
     TooManyMessageTypes(i32),
+    /// A mute list would pass its cap.
+    #[error("a mute list may hold at most {0} users")]
+    MuteListFull(usize),
+    /// The sender of a client message is muted in the group.
+    #[error("the sender is muted")]
+    Muted,
     /// The sender of a client message has not joined the group.
     #[error("the sender is not a member of the group")]
     NotMember,

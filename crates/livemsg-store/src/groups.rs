@@ -142,7 +142,7 @@ impl Store {
              FROM groups g JOIN apps a ON a.app_id = g.app_id
              WHERE a.app_id = $1 AND a.account_id = $2 AND a.data_center = $3
                AND g.group_id = $4 AND NOT g.deleted
-             FOR UPDATE OF g",
+             FOR NO KEY UPDATE OF g",
         )
         .bind_scope(scope)
         .bind(group_id.as_str())

@@ -32,6 +32,7 @@ mod listing;
 mod members;
 mod membership;
 pub mod messages;
+mod moderation;
 mod presence;
 mod records;
 mod scope;
@@ -51,6 +52,7 @@ pub use listing::{
 };
 pub use members::{PageRequest, UserPage, LIST_ASCENDING, LIST_DESCENDING};
 pub use membership::{GroupOps, MembershipOp};
+pub use moderation::{MuteChange, MuteState};
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };

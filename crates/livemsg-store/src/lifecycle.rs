@@ -52,7 +52,7 @@ impl Store {
             return Err(StoreError::AppDisabled);
         }
         let deleted: Option<bool> = sqlx::query_scalar(
-            "SELECT deleted FROM groups WHERE app_id = $1 AND group_id = $2 FOR UPDATE",
+            "SELECT deleted FROM groups WHERE app_id = $1 AND group_id = $2 FOR NO KEY UPDATE",
         )
         .bind(scope.app.as_str())
         .bind(group_id.as_str())
@@ -105,7 +105,7 @@ impl Store {
         }
         let row: Option<(bool, bool)> = sqlx::query_as(
             "SELECT deleted, deleted AND deleted_at < now() - make_interval(secs => $3)
-             FROM groups WHERE app_id = $1 AND group_id = $2 FOR UPDATE",
+             FROM groups WHERE app_id = $1 AND group_id = $2 FOR NO KEY UPDATE",
         )
         .bind(scope.app.as_str())
         .bind(group_id.as_str())
@@ -208,7 +208,7 @@ impl Store {
         let members: Vec<String> = sqlx::query_scalar(
             "WITH locked AS (
                  SELECT group_pk FROM groups
-                 WHERE app_id = $1 AND group_id = $2 AND NOT deleted FOR UPDATE
+                 WHERE app_id = $1 AND group_id = $2 AND NOT deleted FOR NO KEY UPDATE
              )
              SELECT m.user_id FROM group_members m JOIN locked l ON l.group_pk = m.group_pk
              ORDER BY m.position NULLS LAST, m.user_id",

@@ -43,7 +43,7 @@ impl Store {
              WHERE g.group_pk IN (
                  SELECT m.group_pk FROM group_members m WHERE m.user_id = $2)
                AND g.app_id = $1 AND NOT g.deleted
-             ORDER BY g.group_pk FOR UPDATE OF g",
+             ORDER BY g.group_pk FOR NO KEY UPDATE OF g",
         )
         .bind(scope.app.as_str())
         .bind(user_id.as_str())

@@ -3,7 +3,8 @@
 //! [`ACTIONS`] is the one table: each row gives an action's name, its required parameters
 //! (checked for presence, in order, before any is read), its RAM resource and the function that
 //! runs it. The functions live in one file per family ([`apps`], [`groups`], [`members`],
-//! [`messages`]; the groups family's lifecycle and listings in [`lifecycle`] and [`listing`]):
+//! [`messages`], [`moderation`]; the groups family's lifecycle and listings in [`lifecycle`] and
+//! [`listing`]):
 //! each reads its parameters, calls the service and shapes the answer exactly as the API
 //! reference gives it. Adding an operation is one row here and one function in its family.
 
@@ -13,6 +14,7 @@ mod lifecycle;
 mod listing;
 mod members;
 mod messages;
+mod moderation;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +24,7 @@ use livemsg_proto::api::v1::app_service_client::AppServiceClient;
 use livemsg_proto::api::v1::group_service_client::GroupServiceClient;
 use livemsg_proto::api::v1::member_service_client::MemberServiceClient;
 use livemsg_proto::api::v1::message_service_client::MessageServiceClient;
+use livemsg_proto::api::v1::moderation_service_client::ModerationServiceClient;
 use livemsg_proto::common::v1::{AppRef, Caller};
 use livemsg_proto::AuthenticatedChannel;
 use serde_json::{Map, Value};
@@ -67,6 +70,7 @@ pub(crate) struct Clients {
     pub(crate) groups: GroupServiceClient<AuthenticatedChannel>,
     pub(crate) members: MemberServiceClient<AuthenticatedChannel>,
     pub(crate) messages: MessageServiceClient<AuthenticatedChannel>,
+    pub(crate) moderation: ModerationServiceClient<AuthenticatedChannel>,
 }
 
 impl Clients {
@@ -76,7 +80,8 @@ impl Clients {
             apps: AppServiceClient::new(channel.clone()),
             groups: GroupServiceClient::new(channel.clone()),
             members: MemberServiceClient::new(channel.clone()),
-            messages: MessageServiceClient::new(channel),
+            messages: MessageServiceClient::new(channel.clone()),
+            moderation: ModerationServiceClient::new(channel),
         }
     }
 }
@@ -237,6 +242,38 @@ pub(crate) static ACTIONS: &[Action] = &[
         ["ReceiverId", "MessageId"],
         messages::delete_user_message
     ),
+    action!("BanLiveMessageGroup", App, ["GroupId"], moderation::ban),
+    action!("UnbanLiveMessageGroup", App, ["GroupId"], moderation::unban),
+    action!(
+        "AddLiveMessageGroupBand",
+        App,
+        ["GroupId"],
+        moderation::add_band
+    ),
+    action!(
+        "RemoveLiveMessageGroupBand",
+        App,
+        ["GroupId"],
+        moderation::remove_band
+    ),
+    action!(
+        "ModifyLiveMessageGroupBand",
+        App,
+        ["GroupId"],
+        moderation::modify_band
+    ),
+    action!(
+        "DescribeLiveMessageGroupBand",
+        App,
+        ["GroupId"],
+        moderation::describe_band
+    ),
+    action!(
+        "KickLiveMessageGroupUser",
+        App,
+        ["GroupId", "KickoffUser"],
+        moderation::kick
+    ),
 ];
 
 /// The 29 operations of the Live interactive messaging family.
@@ -338,15 +375,14 @@ mod tests {
                 action.name
             );
         }
-        assert_eq!(ACTIONS.len(), 22);
+        assert_eq!(ACTIONS.len(), 29);
     }
 
     #[test]
-    fn other_family_members_are_unsupported_and_strangers_not_found() {
-        assert_eq!(
-            Action::resolve("BanLiveMessageGroup").unwrap_err().code,
-            ErrorCode::UnsupportedOperation
-        );
+    fn every_family_member_is_served_and_strangers_are_not_found() {
+        for name in FAMILY {
+            assert_eq!(Action::resolve(name).unwrap().name, name);
+        }
         assert_eq!(
             Action::resolve("DescribeRegions").unwrap_err().code,
             ErrorCode::InvalidActionNotFound

@@ -8,8 +8,9 @@ async fn envelope_and_authentication_errors_are_refused_in_order(pool: PgPool) {
 
     let (st, b) = s.call("DescribeRegions", &[]).await;
     assert_error(st, &b, 404, "InvalidAction.NotFound");
-    let (st, b) = s.call("BanLiveMessageGroup", &[]).await;
-    assert_error(st, &b, 400, "UnsupportedOperation");
+    // Actions are case-sensitive, as the API is.
+    let (st, b) = s.call("banLiveMessageGroup", &[]).await;
+    assert_error(st, &b, 404, "InvalidAction.NotFound");
 
     let (st, b) = s
         .call_as("CreateLiveMessageApp", &[], "LTAIunknownkey000000000", "x")

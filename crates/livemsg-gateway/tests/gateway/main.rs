@@ -9,6 +9,7 @@ mod groups_lifecycle;
 mod helpers;
 mod listener;
 mod messages;
+mod moderation;
 mod operations;
 mod ram;
 mod ratelimit;

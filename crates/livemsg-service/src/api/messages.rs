@@ -196,7 +196,7 @@ impl MessageService for Api {
                     )
                     .await?;
                 if let Some(entry) = &entry {
-                    self.messaging.published_recall_group(entry).await;
+                    self.messaging.publish_group_entry(entry).await;
                 }
                 Ok(DeleteGroupMessageResponse {
                     group_id: group_id.into_string(),

@@ -1,6 +1,6 @@
 //! The public API, on behalf of a caller the gateway authenticated: one gRPC service per family
-//! of operations, each in its own file ([`apps`], [`groups`], [`members`], [`messages`]), all
-//! served by one [`Api`] value.
+//! of operations, each in its own file ([`apps`], [`groups`], [`members`], [`messages`],
+//! [`moderation`]), all served by one [`Api`] value.
 //!
 //! Every request is checked here against the domain rules, whoever sent it: the gateway only
 //! reads parameters, and the rules live in `livemsg-domain`. A request's scope (the caller's
@@ -10,6 +10,7 @@ mod apps;
 mod groups;
 mod members;
 mod messages;
+mod moderation;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use tokio::sync::Notify;
 
 use crate::errors::{Result, ServiceError};
 use crate::proofs::Proofs;
+use crate::usecases::membership::Membership;
 use crate::usecases::messaging::Messaging;
 
 /// Serves the public API families.
@@ -30,17 +32,19 @@ pub struct Api {
     allow_private_urls: bool,
     sweeper: Arc<Notify>,
     messaging: Messaging,
+    membership: Membership,
 }
 
 impl Api {
     /// A service over `store`, admitting callers whose proofs `proofs` signed;
     /// `allow_private_urls` accepts callback and audit URLs with private addresses and ports;
-    /// messages go through `messaging`.
+    /// messages go through `messaging`, kicks through `membership`.
     pub fn new(
         store: Store,
         proofs: Proofs,
         allow_private_urls: bool,
         messaging: Messaging,
+        membership: Membership,
     ) -> Self {
         Api {
             store,
@@ -48,6 +52,7 @@ impl Api {
             allow_private_urls,
             sweeper: Arc::new(Notify::new()),
             messaging,
+            membership,
         }
     }
 

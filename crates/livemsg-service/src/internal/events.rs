@@ -93,6 +93,7 @@ fn wire_kind(kind: EventKind) -> WireKind {
         EventKind::UserInfoChanged => WireKind::UserInfoChanged,
         EventKind::AppDisabled => WireKind::AppDisabled,
         EventKind::AppEnabled => WireKind::AppEnabled,
+        EventKind::Kicked => WireKind::Kicked,
     }
 }
 

@@ -73,6 +73,7 @@ fn wire_kind(kind: MessageKind) -> WireKind {
     match kind {
         MessageKind::Message => WireKind::Message,
         MessageKind::Recall => WireKind::Recall,
+        MessageKind::MuteChange => WireKind::MuteChange,
     }
 }
 
@@ -89,6 +90,7 @@ pub(crate) fn message_error(err: StoreError) -> ApiError {
             "MsgType",
             format_args!("is one type too many: a group carries at most {max} message types"),
         ),
+        StoreError::Muted => ApiError::new(ErrorCode::NoAuth, "The sender is muted in the group."),
         StoreError::NotMember => {
             ApiError::new(ErrorCode::NoAuth, "The sender has not joined the group.")
         }
@@ -176,8 +178,11 @@ impl Messaging {
     ) -> Result<Result<Sent<GroupMessage>, Refusal>, ApiError> {
         message.require_members = false;
         message.sender_must_be_member = true;
-        // The mute rules belong here, before the audit: a muted user's message is refused
-        // (442) and goes nowhere. (Moderation: see the band operations.)
+        // The mute rules: checked in the send's own transaction, against every mute change
+        // committed before it (see `livemsg_store::MuteState::mutes`); a muted user's message
+        // is refused (442) and goes nowhere. The state is read once per batch of sends, with
+        // the lock the batch takes anyway, not once per message.
+        message.subject_to_mute = true;
         if !skip_audit {
             if let Some(refusal) = self.audit(&message.app_id, &message.body).await? {
                 return Ok(Err(refusal));
@@ -188,6 +193,7 @@ impl Messaging {
             Err(err) => Ok(Err(match err.code {
                 ErrorCode::ResourceNotExist => Refusal::of(&err, 440),
                 ErrorCode::NoAuth if err.message.contains("joined") => Refusal::of(&err, 425),
+                ErrorCode::NoAuth if err.message.contains("muted") => Refusal::of(&err, 442),
                 ErrorCode::NoAuth => Refusal::of(&err, 403),
                 ErrorCode::InputInvalid => Refusal::of(&err, 400),
                 _ => return Err(err),
@@ -278,8 +284,8 @@ impl Messaging {
         Ok(sent)
     }
 
-    /// Publishes a recall entry.
-    pub async fn published_recall_group(&self, entry: &GroupMessage) {
+    /// Publishes an entry of a group's stream written outside a send (a recall, a mute change).
+    pub async fn publish_group_entry(&self, entry: &GroupMessage) {
         self.hub.publish(vec![wire_group(entry)]).await;
     }
 
@@ -339,6 +345,7 @@ pub fn group_message(send: GroupSend<'_>) -> Result<NewGroupMessage, ApiError> {
         cached: send.cached,
         require_members: false,
         sender_must_be_member: false,
+        subject_to_mute: false,
         scope: None,
     })
 }

@@ -10,4 +10,5 @@ mod helpers;
 mod lifecycle;
 mod membership;
 mod messages;
+mod moderation;
 mod operations;

@@ -1,7 +1,8 @@
 //! Joins, leaves and pages of group members.
 //!
 //! Every change runs in a transaction that begins by locking the rows of the groups it touches
-//! (`SELECT ... FOR UPDATE`). Concurrent changes to one group therefore queue on that lock,
+//! (`SELECT ... FOR NO KEY UPDATE`, which leaves new rows that refer to the group, such as
+//! messages, free to be written). Concurrent changes to one group therefore queue on that lock,
 //! and each sees the count, the next join position, the state and the members its predecessor
 //! committed: no read-then-write race, no drift, and exactly one transition to super. Changes to
 //! different groups never wait for each other.
@@ -39,13 +40,20 @@ pub enum MembershipOp {
         /// Who leaves.
         user_id: UserId,
     },
+    /// Remove the user, if it is a member, as a leave, and say it was a kick (`Kicked`).
+    Kick {
+        /// Who is kicked out.
+        user_id: UserId,
+    },
 }
 
 impl MembershipOp {
     /// The user the change is about.
     pub fn user_id(&self) -> &UserId {
         match self {
-            MembershipOp::Join { user_id, .. } | MembershipOp::Leave { user_id } => user_id,
+            MembershipOp::Join { user_id, .. }
+            | MembershipOp::Leave { user_id }
+            | MembershipOp::Kick { user_id } => user_id,
         }
     }
 }
@@ -136,7 +144,7 @@ impl Store {
          JOIN apps a ON a.app_id = g.app_id
          WHERE NOT g.deleted
          ORDER BY g.group_pk
-         FOR UPDATE OF g",
+         FOR NO KEY UPDATE OF g",
         )
         .bind(&apps)
         .bind(&groups)

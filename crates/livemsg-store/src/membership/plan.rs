@@ -136,7 +136,7 @@ pub(super) fn apply_locked(
                 group.state = after;
                 (true, true, Some(user_info.as_str()))
             }
-            MembershipOp::Leave { .. } if member.is => {
+            MembershipOp::Leave { .. } | MembershipOp::Kick { .. } if member.is => {
                 member.is = false;
                 member.write = false;
                 member.position = None;
@@ -145,7 +145,7 @@ pub(super) fn apply_locked(
                 group.state = group.state.after_leave(group.member_count);
                 (true, false, None)
             }
-            MembershipOp::Leave { .. } => (false, false, None),
+            MembershipOp::Leave { .. } | MembershipOp::Kick { .. } => (false, false, None),
         };
         let change = MembershipChange {
             before,
@@ -153,8 +153,16 @@ pub(super) fn apply_locked(
             member_count: group.member_count,
             changed,
         };
-        for kind in events_of(&change, joined) {
-            let personal = matches!(kind, EventKind::UserEntered | EventKind::UserLeft);
+        let mut kinds = events_of(&change, joined);
+        if change.changed && matches!(op, MembershipOp::Kick { .. }) {
+            // Said in every group, normal or super: the kicked client is told why.
+            kinds.push(EventKind::Kicked);
+        }
+        for kind in kinds {
+            let personal = matches!(
+                kind,
+                EventKind::UserEntered | EventKind::UserLeft | EventKind::Kicked
+            );
             writes.event_pks.push(group.group_pk);
             writes.event_apps.push(entry.app_id.to_string());
             writes.event_seqs.push(group.next_event_seq);

@@ -62,6 +62,9 @@ pub(super) fn message(
     })
 }
 
+/// A group's mute state, creator and administrators, as a send batch reads them.
+type MuteRow = (i64, bool, Vec<String>, Vec<String>, String, Vec<String>);
+
 /// A group a send batch writes to.
 struct Target {
     group_pk: i64,
@@ -195,6 +198,32 @@ impl Store {
                 }
             }
         }
+        // The mute state, read under the heads' locks: a mute change takes the head too, so
+        // every change committed before this batch is seen here.
+        let mut mutes: HashMap<i64, (crate::MuteState, String, Vec<String>)> = HashMap::new();
+        let mute_pks: Vec<i64> = batch
+            .iter()
+            .filter(|m| m.subject_to_mute)
+            .filter_map(|m| targets.get(&(m.app_id.clone(), m.group_id.clone())))
+            .map(|t| t.group_pk)
+            .collect();
+        if !mute_pks.is_empty() {
+            let rows: Vec<MuteRow> = sqlx::query_as(
+                "SELECT group_pk, mute_all, muted_users, exempt_users, creator_id, admin_list
+                     FROM groups WHERE group_pk = ANY($1)",
+            )
+            .bind(&mute_pks)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (pk, mute_all, muted, exempt, creator, admins) in rows {
+                let state = crate::MuteState {
+                    mute_all,
+                    muted,
+                    exempt,
+                };
+                mutes.insert(pk, (state, creator, admins));
+            }
+        }
         // Users speaking must be members.
         let (speaker_pks, speakers): (Vec<i64>, Vec<&str>) = batch
             .iter()
@@ -284,6 +313,14 @@ impl Store {
             {
                 results.push(Err(StoreError::NotMember));
                 continue;
+            }
+            if new.subject_to_mute {
+                if let Some((state, creator, admins)) = mutes.get(&target.group_pk) {
+                    if state.mutes(&new.sender_id, creator, admins) {
+                        results.push(Err(StoreError::Muted));
+                        continue;
+                    }
+                }
             }
             if new.require_members && target.members == 0 {
                 results.push(Err(StoreError::GroupEmpty));

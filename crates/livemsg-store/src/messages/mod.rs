@@ -27,6 +27,8 @@ pub enum MessageKind {
     Message,
     /// The recall of the message its `msg_tid` names.
     Recall,
+    /// The group's mute state changed (the new state as JSON in `body`).
+    MuteChange,
 }
 
 impl MessageKind {
@@ -34,6 +36,7 @@ impl MessageKind {
         match value {
             1 => Ok(MessageKind::Message),
             2 => Ok(MessageKind::Recall),
+            3 => Ok(MessageKind::MuteChange),
             _ => Err(crate::StoreError::Corrupt("messages.kind")),
         }
     }
@@ -61,6 +64,10 @@ pub struct NewGroupMessage {
     pub require_members: bool,
     /// Refuse the send unless the sender is a member (`NotMember`): a user speaking.
     pub sender_must_be_member: bool,
+    /// Refuse the send when the group's mute state mutes the sender (`Muted`): a user
+    /// speaking, checked under the stream's head lock, so against every change committed
+    /// before.
+    pub subject_to_mute: bool,
     /// For a caller of the public API: its account and data center, which the app must be in
     /// (`AppNotFound` otherwise).
     pub scope: Option<(i64, String)>,

@@ -21,6 +21,7 @@ fn msg(f: &Fixture, group: &str, tid: Option<&str>, msg_type: i64, body: &str) -
         cached: true,
         require_members: false,
         sender_must_be_member: false,
+        subject_to_mute: false,
         scope: None,
     }
 }

@@ -44,7 +44,7 @@ struct Session<'a> {
 struct Event<'a> {
     /// 1 logon, 2 logoff, 3 joined a group, 4 left a group; livemsg's group events: 11 became
     /// super, 12 closed, 13 reopened, 14 member count, 15 deleted, 16 recovered, 17 group info
-    /// changed, 18 user info changed; livemsg's app events: 19 disabled, 20 enabled.
+    /// changed, 18 user info changed, 21 kicked; livemsg's app events: 19 disabled, 20 enabled.
     e: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     r: Option<i16>,
@@ -76,6 +76,7 @@ pub fn event_code(kind: EventKind) -> u8 {
         EventKind::UserInfoChanged => 18,
         EventKind::AppDisabled => 19,
         EventKind::AppEnabled => 20,
+        EventKind::Kicked => 21,
     }
 }
 
@@ -128,7 +129,10 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_code_and_alibabas_keep_theirs() {
         let codes: Vec<u8> = EventKind::ALL.into_iter().map(event_code).collect();
-        assert_eq!(codes, [3, 4, 11, 12, 13, 14, 1, 2, 15, 16, 17, 18, 19, 20]);
+        assert_eq!(
+            codes,
+            [3, 4, 11, 12, 13, 14, 1, 2, 15, 16, 17, 18, 19, 20, 21]
+        );
     }
 
     fn event(app_seq: i64, kind: EventKind, user: Option<&str>, group: Option<&str>) -> AppEvent {
