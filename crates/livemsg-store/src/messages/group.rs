@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use super::checks;
 use super::partitions::no_partition;
 use super::{
     life_cycle_secs, new_msg_tid, GroupMessage, MessageKind, NewGroupMessage, Sent,
@@ -62,12 +63,9 @@ pub(super) fn message(
     })
 }
 
-/// A group's mute state, creator and administrators, as a send batch reads them.
-type MuteRow = (i64, bool, Vec<String>, Vec<String>, String, Vec<String>);
-
 /// A group a send batch writes to.
-struct Target {
-    group_pk: i64,
+pub(super) struct Target {
+    pub(super) group_pk: i64,
     deleted: bool,
     disabled: bool,
     members: i64,
@@ -198,54 +196,8 @@ impl Store {
                 }
             }
         }
-        // The mute state, read under the heads' locks: a mute change takes the head too, so
-        // every change committed before this batch is seen here.
-        let mut mutes: HashMap<i64, (crate::MuteState, String, Vec<String>)> = HashMap::new();
-        let mute_pks: Vec<i64> = batch
-            .iter()
-            .filter(|m| m.subject_to_mute)
-            .filter_map(|m| targets.get(&(m.app_id.clone(), m.group_id.clone())))
-            .map(|t| t.group_pk)
-            .collect();
-        if !mute_pks.is_empty() {
-            let rows: Vec<MuteRow> = sqlx::query_as(
-                "SELECT group_pk, mute_all, muted_users, exempt_users, creator_id, admin_list
-                     FROM groups WHERE group_pk = ANY($1)",
-            )
-            .bind(&mute_pks)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (pk, mute_all, muted, exempt, creator, admins) in rows {
-                let state = crate::MuteState {
-                    mute_all,
-                    muted,
-                    exempt,
-                };
-                mutes.insert(pk, (state, creator, admins));
-            }
-        }
-        // Users speaking must be members.
-        let (speaker_pks, speakers): (Vec<i64>, Vec<&str>) = batch
-            .iter()
-            .filter(|m| m.sender_must_be_member)
-            .filter_map(|m| {
-                let target = targets.get(&(m.app_id.clone(), m.group_id.clone()))?;
-                Some((target.group_pk, m.sender_id.as_str()))
-            })
-            .unzip();
-        let mut members: HashSet<(i64, String)> = HashSet::new();
-        if !speakers.is_empty() {
-            let rows: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT m.group_pk, m.user_id FROM group_members m
-                 JOIN unnest($1::bigint[], $2::text[]) AS k(group_pk, user_id)
-                   ON m.group_pk = k.group_pk AND m.user_id = k.user_id",
-            )
-            .bind(&speaker_pks)
-            .bind(&speakers)
-            .fetch_all(&mut *tx)
-            .await?;
-            members.extend(rows);
-        }
+        let mutes = checks::mutes(&mut tx, batch, &targets).await?;
+        let members = checks::speakers(&mut tx, batch, &targets).await?;
         // Messages sent before under a caller's MsgTid (read under the heads' locks).
         let (tid_pks, tids): (Vec<i64>, Vec<&str>) = batch
             .iter()

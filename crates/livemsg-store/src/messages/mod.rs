@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+mod checks;
 mod group;
 mod history;
 pub mod partitions;
