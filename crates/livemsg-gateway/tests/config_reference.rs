@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use livemsg_edge::EdgeSettings;
 use livemsg_gateway::GatewaySettings;
 use livemsg_runtime::ConfigSource;
 use livemsg_service::ServiceSettings;
@@ -46,6 +47,11 @@ fn code_settings() -> BTreeSet<String> {
         "",
         &mut known,
     );
+    paths(
+        &serde_json::to_value(EdgeSettings::default()).unwrap(),
+        "",
+        &mut known,
+    );
     known
 }
 
@@ -81,6 +87,11 @@ fn base_toml_values_are_the_code_defaults() {
     };
     let service: ServiceSettings = source.load_from_vars(Default::default()).unwrap();
     let gateway: GatewaySettings = source.load_from_vars(Default::default()).unwrap();
+    let edge: EdgeSettings = source.load_from_vars(Default::default()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&edge).unwrap(),
+        serde_json::to_value(EdgeSettings::default()).unwrap()
+    );
     assert_eq!(
         serde_json::to_value(&service).unwrap(),
         serde_json::to_value(ServiceSettings::default()).unwrap()

@@ -1,7 +1,9 @@
 //! The bearer-token checks in front of the livemsg gRPC services, one per role: the gateway's
 //! token opens AccessKey lookups and the public API, the connection tier's tokens open
-//! membership and events (for every account, or for one account's apps), and the admin token
-//! opens administration. Health checks and reflection (where configured) stay open.
+//! membership, events and messages (for every account, or for one account's apps) and the
+//! public API for the apps they may touch (every public call also proves its account with a
+//! caller proof), and the admin token opens administration. Health checks and reflection (where
+//! configured) stay open.
 
 use subtle::ConstantTimeEq;
 
@@ -108,5 +110,27 @@ impl tonic::service::Interceptor for TierCheck {
         };
         request.extensions_mut().insert(scope);
         Ok(request)
+    }
+}
+
+/// The public API's check: the gateway's token, or a connection tier's (which still needs a
+/// caller proof per call, handed out by `ResolveApp` only for the apps it may touch).
+#[derive(Debug, Clone)]
+pub(crate) struct PublicCheck {
+    pub(crate) gateway: TokenCheck,
+    pub(crate) tier: TierCheck,
+}
+
+impl tonic::service::Interceptor for PublicCheck {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let TokenCheck::Require(expected) = &self.gateway {
+            if bool::from(authorization(&request).ct_eq(expected)) {
+                return Ok(request);
+            }
+        }
+        if matches!(self.gateway, TokenCheck::Open) {
+            return Ok(request);
+        }
+        self.tier.call(request)
     }
 }

@@ -294,6 +294,12 @@ impl Application {
             .build_v1alpha()
             .expect("the embedded descriptor sets are valid");
         let (gateway, tier) = (self.gateway_check, self.tier_check);
+        // The public API: the gateway, or a connection tier acting for an app's admins with a
+        // caller proof from `ResolveApp` (which it gets only for the apps it may touch).
+        let public = interceptor::PublicCheck {
+            gateway: gateway.clone(),
+            tier: tier.clone(),
+        };
         let events = EventApi::new(
             self.store.clone(),
             Duration::from_millis(self.settings.service.event_poll_ms),
@@ -317,21 +323,21 @@ impl Application {
             ))
             .add_service(AppServiceServer::with_interceptor(
                 api.clone(),
-                gateway.clone(),
+                public.clone(),
             ))
             .add_service(GroupServiceServer::with_interceptor(
                 api.clone(),
-                gateway.clone(),
+                public.clone(),
             ))
             .add_service(MemberServiceServer::with_interceptor(
                 api.clone(),
-                gateway.clone(),
+                public.clone(),
             ))
             .add_service(MessageServiceServer::with_interceptor(
                 api.clone(),
-                gateway.clone(),
+                public.clone(),
             ))
-            .add_service(ModerationServiceServer::with_interceptor(api, gateway))
+            .add_service(ModerationServiceServer::with_interceptor(api, public))
             .add_service(MessagingServiceServer::with_interceptor(
                 MessagingApi::new(
                     self.store.clone(),
@@ -342,7 +348,7 @@ impl Application {
                 tier.clone(),
             ))
             .add_service(MembershipServiceServer::with_interceptor(
-                MembershipApi::new(self.store.clone(), self.membership),
+                MembershipApi::new(self.store.clone(), self.membership, self.proofs.clone()),
                 tier.clone(),
             ))
             .add_service(EventServiceServer::with_interceptor(events, tier))

@@ -200,4 +200,27 @@ impl Store {
         .rows_affected();
         Ok(deleted)
     }
+
+    /// The seq a group's next event will have (where a watcher that wants no replay starts).
+    pub async fn group_event_head(
+        &self,
+        app_id: &AppId,
+        group_id: &GroupId,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT next_event_seq FROM groups WHERE app_id = $1 AND group_id = $2")
+            .bind(app_id.as_str())
+            .bind(group_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::GroupNotFound)
+    }
+
+    /// The app_seq an app's next numbered event will have.
+    pub async fn app_event_head(&self, app_id: &AppId) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT next_seq FROM app_streams WHERE app_id = $1")
+            .bind(app_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::AppNotFound)
+    }
 }

@@ -255,6 +255,15 @@ impl EventService for EventApi {
         let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
         let group_id = GroupId::parse(&req.group_id).map_err(ServiceError::from)?;
         self.tier.admit(scope, &app_id).await?;
+        // 0 (or less): from now on, without replay.
+        let from_seq = if req.from_seq <= 0 {
+            self.store
+                .group_event_head(&app_id, &group_id)
+                .await
+                .map_err(ServiceError::from)?
+        } else {
+            req.from_seq
+        };
         // Refuse an unknown group at once, with its error, rather than an endless empty stream.
         self.store
             .group_count(&app_id, &group_id)
@@ -287,7 +296,7 @@ impl EventService for EventApi {
                     .collect())
             }
         };
-        Ok(self.stream(req.from_seq, fetch))
+        Ok(self.stream(from_seq, fetch))
     }
 
     #[tracing::instrument(skip_all)]
@@ -299,6 +308,14 @@ impl EventService for EventApi {
         let req = request.into_inner();
         let app_id = AppId::parse(&req.app_id).map_err(ServiceError::from)?;
         self.tier.admit(scope, &app_id).await?;
+        let from_seq = if req.from_seq <= 0 {
+            self.store
+                .app_event_head(&app_id)
+                .await
+                .map_err(ServiceError::from)?
+        } else {
+            req.from_seq
+        };
         if !self
             .store
             .app_exists(&app_id)
@@ -336,6 +353,6 @@ impl EventService for EventApi {
                     .collect())
             }
         };
-        Ok(self.stream(req.from_seq, fetch))
+        Ok(self.stream(from_seq, fetch))
     }
 }

@@ -7,7 +7,7 @@ use livemsg_proto::membership::v1::{
     BatchUpdateMembershipRequest, BatchUpdateMembershipResponse, GetGroupCountRequest,
     GetGroupCountResponse, ItemResult, JoinGroupRequest, LeaveGroupRequest,
     LogoffReason as WireReason, LogoffRequest, LogoffResponse, LogonRequest, LogonResponse,
-    MembershipItem, MembershipResponse, Operation,
+    MembershipItem, MembershipResponse, Operation, ResolveAppRequest, ResolveAppResponse,
 };
 use livemsg_store::{MembershipOp, Store};
 use tonic::{Request, Response, Status};
@@ -22,15 +22,18 @@ pub(crate) struct MembershipApi {
     store: Store,
     membership: Membership,
     tier: TierGuard,
+    proofs: crate::proofs::Proofs,
 }
 
 impl MembershipApi {
     /// A service over `store`, changing membership through `membership`.
-    pub(crate) fn new(store: Store, membership: Membership) -> Self {
+    /// `proofs` signs the caller proofs `ResolveApp` hands out.
+    pub(crate) fn new(store: Store, membership: Membership, proofs: crate::proofs::Proofs) -> Self {
         MembershipApi {
             tier: TierGuard::new(store.clone()),
             store,
             membership,
+            proofs,
         }
     }
 }
@@ -247,6 +250,36 @@ impl MembershipService for MembershipApi {
                 Ok(GetGroupCountResponse {
                     member_count,
                     state: WireGroupState::from(state).into(),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn resolve_app(
+        &self,
+        request: Request<ResolveAppRequest>,
+    ) -> Result<Response<ResolveAppResponse>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                let app = self
+                    .store
+                    .app_by_id(app_id.as_str())
+                    .await?
+                    .ok_or(livemsg_store::StoreError::AppNotFound)?;
+                let now = chrono::Utc::now().timestamp();
+                Ok(ResolveAppResponse {
+                    caller_proof: self.proofs.caller_proof(app.account_id, now),
+                    app_key: app.app_key,
+                    app_sign: app.app_sign,
+                    disabled: app.disabled,
+                    account_id: app.account_id,
+                    data_center: app.data_center,
                 })
             }
             .await,

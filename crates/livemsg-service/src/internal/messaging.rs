@@ -8,8 +8,9 @@ use livemsg_domain::{AppId, GroupId, UserId};
 use livemsg_proto::messaging::v1::messaging_service_server::MessagingService;
 use livemsg_proto::messaging::v1::{
     AckUserMessageRequest, AckUserMessageResponse, ClientGroupMessage, ClientSendResult,
-    ClientUserMessage, ListRecentMessagesRequest, ListRecentMessagesResponse, Message,
-    WatchGroupMessagesRequest, WatchUserMessagesRequest,
+    ClientUserMessage, GetGroupMessageHeadRequest, GetGroupMessageHeadResponse,
+    ListRecentMessagesRequest, ListRecentMessagesResponse, Message, WatchGroupMessagesRequest,
+    WatchUserMessagesRequest,
 };
 use livemsg_store::Store;
 use tokio_stream::wrappers::ReceiverStream;
@@ -58,10 +59,27 @@ impl MessagingApi {
         }
     }
 
-    async fn stream(&self, key: StreamKey, from_seq: i64, fetch: Fetch) -> Response<MessageStream> {
+    async fn stream(
+        &self,
+        key: StreamKey,
+        from_seq: i64,
+        mut fetch: Fetch,
+    ) -> Response<MessageStream> {
         let (tx, rx) = tokio::sync::mpsc::channel(BUFFER);
         // Subscribed before the replay starts: nothing committed after it is missed.
         let subscription = self.messaging.hub().subscribe(key).await;
+        // 0 (or less): from the stream's head on, without replay.
+        let from_seq = if from_seq <= 0 {
+            match fetch(i64::MAX, 1).await {
+                Ok((_, head)) => head,
+                Err(err) => {
+                    let _ = tx.send(Err(ServiceError::from(err).into())).await;
+                    return Response::new(Box::pin(ReceiverStream::new(rx)));
+                }
+            }
+        } else {
+            from_seq
+        };
         tokio::spawn(follow(
             tx,
             subscription,
@@ -279,6 +297,28 @@ impl MessagingService for MessagingApi {
                 Ok(ListRecentMessagesResponse {
                     messages: messages.iter().map(wire_group).collect(),
                 })
+            }
+            .await,
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_group_message_head(
+        &self,
+        request: Request<GetGroupMessageHeadRequest>,
+    ) -> Result<Response<GetGroupMessageHeadResponse>, Status> {
+        let scope = TierGuard::scope(&request);
+        let req = request.into_inner();
+        reply(
+            async {
+                let app_id = AppId::parse(&req.app_id)?;
+                let group_id = GroupId::parse(&req.group_id)?;
+                self.tier.admit(scope?, &app_id).await?;
+                let (_, next_seq) = self
+                    .store
+                    .group_message_stream(app_id.as_str(), group_id.as_str(), i64::MAX, 1)
+                    .await?;
+                Ok(GetGroupMessageHeadResponse { next_seq })
             }
             .await,
         )

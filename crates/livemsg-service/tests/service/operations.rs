@@ -228,7 +228,8 @@ async fn each_role_token_opens_only_its_services(pool: PgPool) {
     };
     h.create_group("g").await;
 
-    // The tier's token: membership yes; key lookups, the public API and the admin API no.
+    // The tier's token: membership yes; key lookups and the admin API no; the public API only
+    // with a caller proof (which ResolveApp hands it for the apps it may touch).
     MembershipServiceClient::new(with(TIER))
         .join_group(join("g"))
         .await
@@ -240,11 +241,41 @@ async fn each_role_token_opens_only_its_services(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(lookup.code(), tonic::Code::Unauthenticated);
-    let public = AppServiceClient::new(with(TIER))
-        .describe_app(DescribeAppRequest { app: h.app() })
+    let unproven = AppServiceClient::new(with(TIER))
+        .describe_app(DescribeAppRequest {
+            app: Some(AppRef {
+                caller: Some(Caller {
+                    account_id: h.account,
+                    proof: "forged".into(),
+                }),
+                app_id: h.app_id.clone(),
+                data_center: String::new(),
+            }),
+        })
         .await
         .unwrap_err();
-    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    assert_eq!(unproven.code(), tonic::Code::Unauthenticated);
+    let resolved = MembershipServiceClient::new(with(TIER))
+        .resolve_app(livemsg_proto::membership::v1::ResolveAppRequest {
+            app_id: h.app_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.account_id, h.account);
+    AppServiceClient::new(with(TIER))
+        .describe_app(DescribeAppRequest {
+            app: Some(AppRef {
+                caller: Some(Caller {
+                    account_id: resolved.account_id,
+                    proof: resolved.caller_proof,
+                }),
+                app_id: h.app_id.clone(),
+                data_center: resolved.data_center,
+            }),
+        })
+        .await
+        .unwrap();
     // The gateway's token: no membership.
     let joined = MembershipServiceClient::new(with(GATEWAY))
         .join_group(join("g"))
@@ -276,14 +307,22 @@ async fn each_role_token_opens_only_its_services(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(code_of(&watch), "ResourceNotExist");
-    let public = GroupServiceClient::new(with(&own))
+    // Its account's app through the public API, with the account's proof; no proof for an
+    // app of another account.
+    GroupServiceClient::new(with(&own))
         .describe_group(DescribeGroupRequest {
             app: h.app(),
             group_id: "g".into(),
         })
         .await
+        .unwrap();
+    let resolved = MembershipServiceClient::new(with(&foreign))
+        .resolve_app(livemsg_proto::membership::v1::ResolveAppRequest {
+            app_id: h.app_id.clone(),
+        })
+        .await
         .unwrap_err();
-    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    assert_eq!(code_of(&resolved), "ResourceNotExist");
     let forged = own.replacen(&h.account.to_string(), &other.to_string(), 1);
     let refused = MembershipServiceClient::new(with(&forged))
         .join_group(join("g"))
