@@ -35,7 +35,7 @@ PG_HOST = _DATABASE.hostname or "127.0.0.1"
 PG_PORT = str(_DATABASE.port or 5432)
 PG_USER = _DATABASE.username or "postgres"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
-BINARIES = ("livemsg-service", "livemsg-gateway", "livemsg-admin")
+BINARIES = ("livemsg-service", "livemsg-gateway", "livemsg-edge", "livemsg-admin")
 
 
 def _newest_source():
@@ -67,6 +67,7 @@ _fresh_binaries()
 # One token per role, as a deployment has them.
 GATEWAY_TOKEN = uuid.uuid4().hex
 TIER_TOKEN = uuid.uuid4().hex
+EDGE_SECRET = uuid.uuid4().hex
 
 
 def _binary(name):
@@ -245,8 +246,9 @@ def make_stack(tmp_path):
     """Starts a stack; keyword arguments become LIVEMSG__... environment overrides."""
     started = []
 
-    def start(pg_port=None, **overrides):
-        """`pg_port`: a Postgres of the test's own (see `OwnPostgres`) instead of the suite's."""
+    def start(pg_port=None, edge=False, **overrides):
+        """`pg_port`: a Postgres of the test's own (see `OwnPostgres`) instead of the suite's;
+        `edge`: start a client edge too (`stack.edge`, `stack.edge_endpoint`)."""
         database = f"livemsg_e2e_{uuid.uuid4().hex[:12]}"
         _psql(f'CREATE DATABASE "{database}"', pg_port)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMSG")}
@@ -290,6 +292,29 @@ def make_stack(tmp_path):
         endpoint = gateway.wait_for_address()
         stack = Stack(database, env, endpoint, grpc_addr, account, service, gateway)
         stack.pg_port = pg_port
+        edge_prefix = f"e2e-edge:{uuid.uuid4().hex}"
+
+        def another_edge(label="livemsg-edge", **edge_overrides):
+            """A client edge for this stack (stopped with the stack): its process and address."""
+            edge_env = {k: v for k, v in env.items()
+                        if not k.startswith("LIVEMSG__SECRETS__")
+                        and k != "LIVEMSG__INTERNAL__GATEWAY_TOKEN"}
+            edge_env.update({
+                "LIVEMSG__EDGE__LISTEN": "127.0.0.1:0",
+                "LIVEMSG__EDGE__METRICS_LISTEN": "127.0.0.1:0",
+                "LIVEMSG__EDGE__SERVICE_URL": f"http://{grpc_addr}",
+                "LIVEMSG__EDGE__REDIS_URL": REDIS_URL,
+                "LIVEMSG__EDGE__KEY_PREFIX": edge_prefix,
+                "LIVEMSG__EDGE__SESSION_SECRET": EDGE_SECRET,
+            })
+            edge_env.update({f"LIVEMSG__{k.upper()}": str(v) for k, v in edge_overrides.items()})
+            process = Process("livemsg-edge", edge_env, tmp_path, label=label)
+            started.append((None, process))
+            return process, process.wait_for_address()
+
+        stack.another_edge = another_edge
+        if edge:
+            stack.edge, stack.edge_endpoint = another_edge()
 
         def another_service(label, **overrides):
             """Another livemsg-service on the same database (stopped with the stack)."""

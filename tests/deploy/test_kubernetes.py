@@ -31,8 +31,8 @@ def container(name):
 def test_every_piece_is_there():
     kinds = sorted(d["kind"] for d in documents())
     assert kinds == sorted([
-        "ConfigMap", "Secret", "Secret", "Job", "Deployment", "Service", "Deployment", "Service",
-        "HorizontalPodAutoscaler", "NetworkPolicy",
+        "ConfigMap", "Secret", "Secret", "Secret", "Job", "Deployment", "Service", "Deployment",
+        "Service", "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy",
     ])
     [hpa] = by_kind("HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "livemsg-gateway"
@@ -40,19 +40,23 @@ def test_every_piece_is_there():
 
 
 def test_deployments_run_several_replicas_as_non_root_with_resources_and_settings():
-    for name in ("livemsg-service", "livemsg-gateway"):
+    secrets = {"livemsg-service": "livemsg-secrets", "livemsg-gateway": "livemsg-gateway-secrets",
+               "livemsg-edge": "livemsg-edge-secrets"}
+    for name, secret in secrets.items():
         deployment, c = container(name)
         assert deployment["spec"]["replicas"] >= 2
         assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
         assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
         refs = {e.get("configMapRef", e.get("secretRef"))["name"] for e in c["envFrom"]}
-        secret = "livemsg-secrets" if name == "livemsg-service" else "livemsg-gateway-secrets"
         assert refs == {"livemsg-config", secret}
         # Room for the drain delay and the grace period of config/production.toml.
         production = tomllib.loads((ROOT / "config" / "production.toml").read_text())
-        section = "service" if name == "livemsg-service" else "gateway"
-        delay = production[section]["shutdown_delay_ms"] / 1000
+        section = name.removeprefix("livemsg-")
+        delay = production[section].get("shutdown_delay_ms", 0) / 1000
         assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > delay + 25
+    # The edge reaches the service as a connection tier.
+    edge, _ = container("livemsg-edge")
+    assert edge["spec"]["template"]["metadata"]["labels"]["livemsg.io/connection-tier"] == "true"
 
 
 def test_secrets_stay_in_the_secret():
@@ -61,6 +65,9 @@ def test_secrets_stay_in_the_secret():
         assert not any(word in key for word in ("PASSWORD", "TOKEN", "KEYS", "REDIS_URL")), key
     secrets = {s["metadata"]["name"]: s["stringData"] for s in by_kind("Secret")}
     service, gateway = secrets["livemsg-secrets"], secrets["livemsg-gateway-secrets"]
+    # The edge holds the tier's token, its session secret and Redis.
+    assert set(secrets["livemsg-edge-secrets"]) == {
+        "LIVEMSG__INTERNAL__TIER_TOKEN", "LIVEMSG__EDGE__SESSION_SECRET", "LIVEMSG__EDGE__REDIS_URL"}
     for role in ("GATEWAY", "TIER", "ADMIN"):
         assert f"LIVEMSG__INTERNAL__{role}_TOKEN" in service
     # The gateway holds its own token and Redis, never the key that seals secrets, another
@@ -90,15 +97,17 @@ def listener_setting(component, port):
 
 
 def test_every_probe_answers_on_the_real_binaries(make_stack):
-    stack = make_stack()
+    stack = make_stack(edge=True)
     actual = {
+        ("edge", "listen"): stack.edge_endpoint,
+        ("edge", "metrics_listen"): stack.edge.wait_for_address("metrics.addr"),
         ("gateway", "listen"): stack.endpoint,
         ("gateway", "metrics_listen"): stack.gateway.wait_for_address("metrics.addr"),
         ("service", "listen"): stack.grpc_addr,
         ("service", "metrics_listen"): stack.service.wait_for_address("metrics.addr"),
     }
     probed = 0
-    for component in ("service", "gateway"):
+    for component in ("service", "gateway", "edge"):
         _, c = container(f"livemsg-{component}")
         for kind in ("readinessProbe", "livenessProbe"):
             probe = c[kind]
@@ -117,4 +126,4 @@ def test_every_probe_answers_on_the_real_binaries(make_stack):
                 # HealthCheckResponse{status: SERVING}: field 1, varint 1.
                 assert check(None, timeout=5) == b"\x08\x01", (component, kind)
             probed += 1
-    assert probed == 4
+    assert probed == 6
