@@ -16,6 +16,9 @@ use crate::{ops, protocol, Edge};
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
+/// Frames a writer takes from its queue before it flushes.
+const BATCH: usize = 32;
+
 /// What a connection knows between frames.
 pub(crate) struct Conn {
     pub(crate) outbox: Arc<Outbox>,
@@ -38,9 +41,10 @@ pub(crate) async fn upgrade(State(edge): State<Arc<Edge>>, ws: WebSocketUpgrade)
     ws.protocols([protocol::SUBPROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
-        // Small buffers: an idle connection should cost little memory.
+        // Small buffers: an idle connection should cost little memory; frames waiting together
+        // are written together up to the write buffer's size.
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| serve(edge, socket))
 }
 
@@ -55,7 +59,18 @@ async fn serve(edge: Arc<Edge>, socket: WebSocket) {
             loop {
                 match outbox.next().await {
                     Next::Frame(frame) => {
-                        if sink.send(Message::Text(frame)).await.is_err() {
+                        // What is waiting goes out with it, in as few writes as the buffer
+                        // allows: a connection behind a busy room catches up in batches.
+                        let mut batch = Some(frame);
+                        let mut written = 0;
+                        while let Some(frame) = batch {
+                            if sink.feed(Message::Text(frame)).await.is_err() {
+                                return;
+                            }
+                            written += 1;
+                            batch = (written < BATCH).then(|| outbox.try_next()).flatten();
+                        }
+                        if sink.flush().await.is_err() {
                             break;
                         }
                     }

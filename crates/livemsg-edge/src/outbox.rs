@@ -32,7 +32,7 @@ impl Tier {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Tier::Low => "low",
             Tier::Normal => "normal",
@@ -40,12 +40,66 @@ impl Tier {
             Tier::Control => "control",
         }
     }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
+/// The queued frames, a queue per tier, each frame numbered in the order it was queued so that
+/// they leave in that order: finding and dropping the oldest frame of the lowest tier waiting
+/// is constant time, however full the queue (a connection that falls behind a busy room meets
+/// this on every frame).
 struct State {
-    queue: VecDeque<(Utf8Bytes, Tier)>,
+    tiers: [VecDeque<(u64, Utf8Bytes)>; 4],
+    len: usize,
+    next_number: u64,
     /// Set once: the connection is to be closed (too slow, taken over, ...), with a reason.
     closing: Option<&'static str>,
+}
+
+const TIERS: [Tier; 4] = [Tier::Low, Tier::Normal, Tier::High, Tier::Control];
+
+impl State {
+    /// The lowest tier with a frame waiting.
+    fn lowest(&self) -> Option<Tier> {
+        TIERS
+            .into_iter()
+            .find(|tier| !self.tiers[tier.index()].is_empty())
+    }
+
+    /// Takes the frame queued first, of any tier.
+    fn pop(&mut self) -> Option<Utf8Bytes> {
+        let tier = self
+            .tiers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|(n, _)| (*n, i)))
+            .min()?
+            .1;
+        self.len -= 1;
+        let queue = &mut self.tiers[tier];
+        let frame = queue.pop_front().map(|(_, frame)| frame);
+        // A burst's room is given back once it is written: an idle connection stays small.
+        if queue.is_empty() && queue.capacity() > 32 {
+            queue.shrink_to(8);
+        }
+        frame
+    }
+
+    fn clear(&mut self) {
+        self.tiers.iter_mut().for_each(VecDeque::clear);
+        self.len = 0;
+    }
+}
+
+/// The counter of frames of `tier` dropped, registered once (a connection behind a busy room
+/// drops on every frame; looking the counter up each time would cost more than the drop).
+fn dropped(tier: Tier) -> &'static metrics::Counter {
+    static COUNTERS: std::sync::OnceLock<[metrics::Counter; 4]> = std::sync::OnceLock::new();
+    &COUNTERS.get_or_init(|| {
+        TIERS.map(|t| metrics::counter!("livemsg_edge_frames_dropped_total", "tier" => t.label()))
+    })[tier.index()]
 }
 
 /// One connection's queue.
@@ -75,7 +129,9 @@ impl Outbox {
     pub fn new(limit: usize) -> Self {
         Outbox {
             state: Mutex::new(State {
-                queue: VecDeque::new(),
+                tiers: Default::default(),
+                len: 0,
+                next_number: 0,
                 closing: None,
             }),
             notify: Notify::new(),
@@ -92,27 +148,27 @@ impl Outbox {
         if state.closing.is_some() {
             return;
         }
-        if state.queue.len() >= self.limit {
-            let lowest = state.queue.iter().map(|(_, t)| *t).min().unwrap_or(tier);
-            let victim = lowest.min(tier);
+        if state.len >= self.limit {
+            let victim = state.lowest().unwrap_or(tier).min(tier);
             if victim >= Tier::High {
                 state.closing = Some("too slow: its queue is full of what may not be dropped");
-                state.queue.clear();
+                state.clear();
                 drop(state);
                 metrics::counter!("livemsg_edge_slow_disconnects_total").increment(1);
                 self.notify.notify_one();
                 return;
             }
-            metrics::counter!("livemsg_edge_frames_dropped_total", "tier" => victim.label())
-                .increment(1);
+            dropped(victim).increment(1);
             if tier == victim {
                 return;
             }
-            if let Some(at) = state.queue.iter().position(|(_, t)| *t == victim) {
-                state.queue.remove(at);
-            }
+            state.tiers[victim.index()].pop_front();
+            state.len -= 1;
         }
-        state.queue.push_back((frame, tier));
+        let number = state.next_number;
+        state.next_number += 1;
+        state.tiers[tier.index()].push_back((number, frame));
+        state.len += 1;
         drop(state);
         self.notify.notify_one();
     }
@@ -132,14 +188,19 @@ impl Outbox {
         self.state.lock().expect("outbox lock").closing.is_some()
     }
 
+    /// The next frame, if one is waiting.
+    pub fn try_next(&self) -> Option<Utf8Bytes> {
+        self.state.lock().expect("outbox lock").pop()
+    }
+
     /// Waits for the next frame, or for the order to close (after the frames queued before it).
     pub async fn next(&self) -> Next {
         loop {
             let notified = self.notify.notified();
             {
                 let mut state = self.state.lock().expect("outbox lock");
-                if let Some(frame) = state.queue.pop_front() {
-                    return Next::Frame(frame.0);
+                if let Some(frame) = state.pop() {
+                    return Next::Frame(frame);
                 }
                 if let Some(reason) = state.closing {
                     return Next::Close(reason);
@@ -156,7 +217,7 @@ mod tests {
 
     fn drain(outbox: &Outbox) -> Vec<String> {
         let mut state = outbox.state.lock().unwrap();
-        state.queue.drain(..).map(|(f, _)| f.to_string()).collect()
+        std::iter::from_fn(|| state.pop().map(|f| f.to_string())).collect()
     }
 
     #[test]
@@ -171,6 +232,24 @@ mod tests {
         // A like is itself the lowest: dropped.
         outbox.push("like3".into(), Tier::Low);
         assert_eq!(drain(&outbox), ["comment1", "gift1", "like2", "comment2"]);
+    }
+
+    #[test]
+    fn frames_leave_in_the_order_queued_and_a_burst_is_given_back() {
+        let outbox = Outbox::new(1_000);
+        let tiers = [Tier::Normal, Tier::Control, Tier::Low, Tier::High];
+        for i in 0..1_000 {
+            outbox.push(format!("f{i}").into(), tiers[i % 4]);
+        }
+        let mut taken = Vec::new();
+        while let Some(frame) = outbox.try_next() {
+            taken.push(frame.to_string());
+        }
+        let expected: Vec<String> = (0..1_000).map(|i| format!("f{i}")).collect();
+        assert_eq!(taken, expected);
+        let state = outbox.state.lock().unwrap();
+        assert_eq!(state.len, 0);
+        assert!(state.tiers.iter().all(|q| q.capacity() <= 32));
     }
 
     #[test]

@@ -145,12 +145,15 @@ impl Session {
     /// A room's frame: held back while the room is being caught up, queued otherwise.
     pub fn deliver(&self, room: &str, frame: Utf8Bytes, tier: Tier, seq: Option<i64>) {
         let mut state = self.state.lock().expect("session lock");
-        if let Some(pending) = state.pending.get_mut(room) {
-            pending.push((frame, tier, seq));
-            return;
+        if !state.pending.is_empty() {
+            if let Some(pending) = state.pending.get_mut(room) {
+                pending.push((frame, tier, seq));
+                return;
+            }
         }
-        if let Some(outbox) = state.outbox.clone() {
-            drop(state);
+        // Queued under the session's lock (nothing takes them the other way round): a room's
+        // fan-out touches each viewer as little as it can.
+        if let Some(outbox) = &state.outbox {
             outbox.push(frame, tier);
         }
     }
