@@ -7,6 +7,9 @@
 //! extra configuration file), runs each scenario at a fixed concurrency for a fixed time after a
 //! warm-up, prints a Markdown table and drops the database.
 
+mod broadcast;
+mod crowd;
+mod edge;
 mod listings;
 mod load;
 mod messages;
@@ -50,9 +53,23 @@ struct Args {
     profile: Option<std::path::PathBuf>,
     /// The scenarios to run, by number (1 full-stack list, 2 gRPC list, 3 churn, 4 limiter,
     /// 5 scale, 6 memory, 7 group listings at 10^3 and 10^5 groups, 8 messages: sends,
-    /// history, send-to-watcher latency, retention of 10^7 messages); all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7, 8])]
+    /// history, send-to-watcher latency, retention of 10^7 messages, 13 the client edge:
+    /// viewers' connections, logins and joins, fan-out to a room against a bare broadcast
+    /// server); all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6, 7, 8, 13])]
     scenarios: Vec<u8>,
+    /// Viewers in the edge scenario's room.
+    #[arg(long, default_value_t = 10_000)]
+    edge_viewers: usize,
+    /// Messages a second of the edge scenario's steady stream.
+    #[arg(long, default_value_t = 5)]
+    edge_rate: u64,
+    /// Messages a second of the edge scenario's flood (more than can be delivered).
+    #[arg(long, default_value_t = 200)]
+    edge_flood: u64,
+    /// Run as the edge scenario's bare broadcast server instead (the harness starts it).
+    #[arg(long, hide = true)]
+    broadcast_server: bool,
     /// Skip the 10^7-row steps (the scale step seeds 8 million membership rows, the retention
     /// step 10 million messages).
     #[arg(long)]
@@ -782,6 +799,9 @@ fn table(lines: &[Line]) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.broadcast_server {
+        return broadcast::serve().await;
+    }
     let started = Instant::now();
     let bin_dir = std::env::current_exe()?
         .parent()
@@ -913,6 +933,10 @@ async fn main() -> anyhow::Result<()> {
         if run(8) {
             eprintln!("messages ...");
             bench.messages(&bin_dir, &env, &work).await?;
+        }
+        if run(13) {
+            eprintln!("edge ...");
+            bench.edge(&bin_dir, &env, &work, &grpc_addr).await?;
         }
         if run(6) {
             eprintln!("memory ...");

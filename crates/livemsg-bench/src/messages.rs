@@ -25,7 +25,7 @@ const GROUPS: usize = 1_000;
 const HISTORY: i64 = 10_000;
 
 impl Bench {
-    fn app_ref(&self) -> Option<AppRef> {
+    pub(crate) fn app_ref(&self) -> Option<AppRef> {
         Some(AppRef {
             caller: Some(Caller {
                 account_id: self.seeded.account_id,

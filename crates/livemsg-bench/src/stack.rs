@@ -21,6 +21,8 @@ pub(crate) struct Seeded {
     pub access_key_id: String,
     pub access_key_secret: String,
     pub app_id: String,
+    /// The app's key, from which a backend computes its users' login tokens.
+    pub app_key: String,
     pub keyring_key: String,
     /// Groups seeded for listing, `list1` ..= `listN`, each with `LIST_MEMBERS` members.
     pub list_groups: usize,
@@ -74,6 +76,7 @@ pub(crate) async fn create(database_url: &str) -> anyhow::Result<Seeded> {
         access_key_id: key.access_key_id,
         access_key_secret: key.secret,
         app_id: app.app_id,
+        app_key: app.app_key,
         keyring_key,
         list_groups: 0,
     })
@@ -204,13 +207,25 @@ impl Process {
         env: &[(String, String)],
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
+        Self::start_program(name, &bin_dir.join(name), &[], env, log_dir)
+    }
+
+    /// Starts `program` with `args` and `env`, its stderr in `{log_dir}/{name}.log`.
+    pub(crate) fn start_program(
+        name: &'static str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
-        let child = Command::new(bin_dir.join(name))
+        let child = Command::new(program)
+            .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
-            .with_context(|| format!("starting {name} from {}", bin_dir.display()))?;
+            .with_context(|| format!("starting {name}: {}", program.display()))?;
         Ok(Process { name, child, log })
     }
 
