@@ -248,6 +248,14 @@ impl Application {
                 Duration::from_secs(events.retention_secs),
             )),
             tokio::spawn(self.dispatcher.clone().run()),
+            tokio::spawn(workers::wake::announce(
+                self.store.clone(),
+                self.dispatcher.owner().to_owned(),
+            )),
+            tokio::spawn(workers::wake::relay(
+                self.store.clone(),
+                self.dispatcher.owner().to_owned(),
+            )),
         ]
     }
 

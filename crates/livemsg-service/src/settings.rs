@@ -142,7 +142,8 @@ pub struct GrpcSettings {
     pub shutdown_delay_ms: u64,
     /// Then, how long in-flight calls may take to finish.
     pub shutdown_grace_ms: u64,
-    /// How often an event stream that has caught up looks for new events, in milliseconds.
+    /// How often an event stream that has caught up looks for new events in case a wake-up
+    /// was lost, in milliseconds (it is woken as soon as events are written).
     pub event_poll_ms: u64,
     /// PEM certificate chain for TLS on the gRPC port; empty serves plaintext.
     pub tls_cert_path: String,
@@ -184,7 +185,7 @@ impl Default for GrpcSettings {
             metrics_listen: "127.0.0.1:9102".to_owned(),
             shutdown_delay_ms: 0,
             shutdown_grace_ms: 25_000,
-            event_poll_ms: 200,
+            event_poll_ms: 2_000,
             tls_cert_path: String::new(),
             tls_key_path: String::new(),
             tls_client_ca_path: String::new(),
@@ -280,7 +281,8 @@ pub struct EventSettings {
     /// A watcher that reads nothing for this long while events wait for it is told it fell
     /// behind, and its stream ends; it resumes from the sequence number it is given.
     pub watcher_stall_ms: u64,
-    /// How often the sequencer numbers new events in their app's stream.
+    /// How often the sequencer looks for new events to number in their app's stream in case a
+    /// wake-up was lost (it is woken as soon as events are written).
     pub sequence_interval_ms: u64,
 }
 
@@ -289,7 +291,7 @@ impl Default for EventSettings {
         EventSettings {
             retention_secs: 86_400,
             watcher_stall_ms: 30_000,
-            sequence_interval_ms: 100,
+            sequence_interval_ms: 2_000,
         }
     }
 }
@@ -350,7 +352,8 @@ pub struct CallbackSettings {
     /// Accept callback and audit URLs with private addresses and ports (self-hosted networks),
     /// and deliver to host names that resolve to private addresses.
     pub allow_private_urls: bool,
-    /// How often an idle instance looks for apps with callbacks to send.
+    /// How often an idle instance looks for apps with callbacks to send in case a wake-up was
+    /// lost (it is woken as soon as events are written).
     pub poll_ms: u64,
     /// The most events in one callback request.
     pub max_batch_events: i64,
@@ -374,7 +377,7 @@ impl Default for CallbackSettings {
     fn default() -> Self {
         CallbackSettings {
             allow_private_urls: false,
-            poll_ms: 200,
+            poll_ms: 2_000,
             max_batch_events: 100,
             timeout_ms: 5_000,
             initial_backoff_ms: 500,

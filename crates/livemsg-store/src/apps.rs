@@ -151,6 +151,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.wrote_events();
         tracing::info!(app.id = %scope.app, disabled, "app disabled state changed");
         row.open(&self.keyring)
     }

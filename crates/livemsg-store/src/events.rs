@@ -147,6 +147,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         let mut total = 0u64;
         for row in numbered {
             total += u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);

@@ -185,6 +185,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         Ok(true)
     }
 

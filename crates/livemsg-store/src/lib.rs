@@ -69,6 +69,10 @@ pub struct Store {
     super_group_threshold: i64,
     keyring: Keyring,
     limits: Limits,
+    /// Bumped after each commit that wrote events (see [`Store::events_written`]) ...
+    written: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// ... and after this process's own only (see [`Store::events_committed_here`]).
+    written_here: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The quotas and windows the store enforces.
@@ -106,6 +110,8 @@ impl Store {
             super_group_threshold,
             keyring,
             limits: Limits::default(),
+            written: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            written_here: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -118,6 +124,30 @@ impl Store {
     /// The quotas and windows in force.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Changes after each commit of this store (this process's, through any of its clones) that
+    /// wrote events or numbered them into their app's stream: whoever reads events waits on it
+    /// instead of polling. Other processes' commits are not seen here; the service relays them
+    /// (Postgres `LISTEN/NOTIFY`) with [`Store::wake_event_readers`].
+    pub fn events_written(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    /// Wakes whoever waits on [`Store::events_written`], for events another process wrote.
+    pub fn wake_event_readers(&self) {
+        self.written.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes after each commit of this process that wrote events: what the service tells
+    /// the other instances of.
+    pub fn events_committed_here(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written_here.subscribe()
+    }
+
+    pub(crate) fn wrote_events(&self) {
+        self.written_here.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake_event_readers();
     }
 
     /// The pool, for health checks and shutdown.

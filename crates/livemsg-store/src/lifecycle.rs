@@ -85,6 +85,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         tracing::info!(app.id = %scope.app, group.id = %group_id, removed, "group deleted");
         Ok(DeleteOutcome::Deleted { removed })
     }
@@ -143,6 +144,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         Ok(RecoverOutcome::Recovered)
     }
 

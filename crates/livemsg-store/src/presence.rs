@@ -142,6 +142,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         Ok(())
     }
 }

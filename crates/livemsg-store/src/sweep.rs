@@ -77,6 +77,9 @@ impl Store {
         .bind(LOGOFF_APP_DISABLED)
         .fetch_one(&self.pool)
         .await?;
+        if logged_off > 0 {
+            self.wrote_events();
+        }
 
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT g.group_id FROM groups g JOIN apps a ON a.app_id = g.app_id
@@ -92,10 +95,12 @@ impl Store {
             let group_id =
                 GroupId::parse(&group).map_err(|_| StoreError::Corrupt("groups.group_id"))?;
             let mut tx = self.pool.begin().await?;
-            if self.evict_in(&mut tx, app_id, &group_id).await? > 0 {
-                emptied += 1;
-            }
+            let evicted = self.evict_in(&mut tx, app_id, &group_id).await? > 0;
             tx.commit().await?;
+            if evicted {
+                emptied += 1;
+                self.wrote_events();
+            }
         }
         Ok(SweepStep {
             logged_off: logged_off as u64,

@@ -97,6 +97,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.wrote_events();
         Ok(UserInfoOutcome { groups })
     }
 }

@@ -68,6 +68,7 @@ impl EventApi {
         tokio::spawn(follow(
             tx,
             from_seq.max(1),
+            self.store.events_written(),
             self.poll,
             self.stall,
             fetch,
@@ -152,12 +153,14 @@ impl Drop for WatcherGauge {
 }
 
 /// Follows one stream: reads events from `next` on with `fetch` (each with its sequence number
-/// in that stream), sends them in order, and looks again every `poll` once caught up. Ends the
+/// in that stream), sends them in order, and once caught up looks again when `written` says
+/// events were written (here or, relayed, in another instance), or after `poll`. Ends the
 /// stream with `EventsExpired` when the events it needs were pruned, and with
 /// `WatcherFellBehind` when the watcher leaves its buffer full for `stall`.
 async fn follow<F, Fut>(
     tx: Sender<Result<GroupEvent, Status>>,
     mut next: i64,
+    mut written: tokio::sync::watch::Receiver<u64>,
     poll: Duration,
     stall: Duration,
     mut fetch: F,
@@ -168,6 +171,7 @@ async fn follow<F, Fut>(
 {
     let _gauge = WatcherGauge::open();
     loop {
+        written.borrow_and_update();
         let batch = match fetch(next).await {
             Ok(batch) => batch,
             Err(err) => {
@@ -178,6 +182,7 @@ async fn follow<F, Fut>(
         let Some(&(first, _)) = batch.first() else {
             tokio::select! {
                 () = tokio::time::sleep(poll) => continue,
+                _ = written.changed() => continue,
                 () = tx.closed() => return,
                 () = async {
                     let _ = stopping.wait_for(|s| *s).await;

@@ -1,7 +1,8 @@
 //! The service's background work, apart from request handlers: group commit of joins and
 //! leaves ([`batcher`]), the outbox's sequencer, count reports and retention ([`outbox`]), the
 //! purge of deleted groups and the emptying of disabled apps ([`lifecycle`]), and HTTP callback
-//! delivery ([`callbacks`]). Each runs in every instance; locks and leases in Postgres keep each
+//! delivery ([`callbacks`]), and the relay that wakes them when another instance writes events
+//! ([`wake`]). Each runs in every instance; locks and leases in Postgres keep each
 //! piece of work to one instance at a time.
 
 pub mod batcher;
@@ -9,3 +10,4 @@ pub mod callbacks;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub mod sends;
+pub(crate) mod wake;

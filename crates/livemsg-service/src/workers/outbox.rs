@@ -20,12 +20,17 @@ pub(crate) async fn report_counts(store: Store, interval: Duration) {
     }
 }
 
-/// Numbers new events into their app's stream every `interval` (at once again while there is
-/// more). Runs in every instance; the store keeps each app to one numbering at a time.
+/// Numbers new events into their app's stream as soon as they are written (at once again while
+/// there is more), looking every `interval` in case a wake-up was lost. Runs in every instance;
+/// the store keeps each app to one numbering at a time.
 pub(crate) async fn sequence(store: Store, interval: Duration) {
+    let mut written = store.events_written();
     loop {
+        written.borrow_and_update();
         match store.sequence_events(64, 5_000).await {
-            Ok(0) => tokio::time::sleep(interval).await,
+            Ok(0) => {
+                let _ = tokio::time::timeout(interval, written.changed()).await;
+            }
             Ok(numbered) => {
                 metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
             }

@@ -216,3 +216,31 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Starts another instance of the service on `pool` and returns an event client to it.
+pub(crate) async fn another_instance(
+    pool: PgPool,
+    tune: impl FnOnce(&mut ServiceSettings),
+) -> livemsg_proto::events::v1::event_service_client::EventServiceClient<AuthenticatedChannel> {
+    let mut settings = test_settings();
+    settings.service.event_poll_ms = 20;
+    settings.events.sequence_interval_ms = 20;
+    tune(&mut settings);
+    let other = Application::build_with_pool(&settings, pool).await.unwrap();
+    let addr = other.local_addr();
+    tokio::spawn(other.run_until_stopped(std::future::pending()));
+    // HTTP/2's smallest windows, so a watcher that does not read pushes back at once.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    livemsg_proto::events::v1::event_service_client::EventServiceClient::new(
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            BearerToken::new(TOKEN).unwrap(),
+        ),
+    )
+}

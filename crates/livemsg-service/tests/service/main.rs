@@ -12,3 +12,4 @@ mod membership;
 mod messages;
 mod moderation;
 mod operations;
+mod wake;

@@ -121,6 +121,13 @@ impl Store {
         // The outbox is in this transaction: a change that commits has its events, and one that
         // rolls back has none.
         tx.commit().await?;
+        let changed = results
+            .iter()
+            .flatten()
+            .any(|changes| changes.iter().any(|c| c.changed));
+        if changed {
+            self.wrote_events();
+        }
         Ok(results)
     }
 
@@ -336,6 +343,9 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if reported > 0 {
+            self.wrote_events();
+        }
         Ok(reported)
     }
 }

@@ -15,3 +15,4 @@ mod membership;
 mod messages;
 mod plans;
 mod presence;
+mod wakeups;

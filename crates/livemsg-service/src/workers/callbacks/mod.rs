@@ -43,13 +43,21 @@ impl Dispatcher {
         })
     }
 
-    /// Runs forever: claims apps with events waiting, up to `callbacks.concurrency` at once,
+    /// The name of this instance in leases.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs forever: claims apps with events waiting (as soon as events are written, here or in
+    /// another instance, and every `callbacks.poll_ms` in case a wake-up was lost), up to `callbacks.concurrency` at once,
     /// and delivers each one's batches in order until it is caught up or its receiver fails.
     pub async fn run(self) {
         let poll = Duration::from_millis(self.settings.poll_ms);
         let lease = Duration::from_millis(self.settings.lease_ms);
         let mut running = tokio::task::JoinSet::new();
+        let mut written = self.store.events_written();
         loop {
+            written.borrow_and_update();
             while running.try_join_next().is_some() {}
             let free = self.settings.concurrency.saturating_sub(running.len());
             let claimed = if free == 0 {
@@ -70,6 +78,7 @@ impl Dispatcher {
             if claimed.is_empty() {
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
+                    _ = written.changed() => {}
                     Some(_) = running.join_next() => {}
                 }
                 continue;
