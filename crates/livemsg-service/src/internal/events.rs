@@ -154,7 +154,8 @@ impl Drop for WatcherGauge {
 
 /// Follows one stream: reads events from `next` on with `fetch` (each with its sequence number
 /// in that stream), sends them in order, and once caught up looks again when `written` says
-/// events were written (here or, relayed, in another instance), or after `poll`. Ends the
+/// events were written (here or, relayed, in another instance; no sooner than the spacing under
+/// load after its last look), or after `poll`. Ends the
 /// stream with `EventsExpired` when the events it needs were pruned, and with
 /// `WatcherFellBehind` when the watcher leaves its buffer full for `stall`.
 async fn follow<F, Fut>(
@@ -170,8 +171,10 @@ async fn follow<F, Fut>(
     Fut: Future<Output = Result<Vec<(i64, GroupEvent)>, StoreError>>,
 {
     let _gauge = WatcherGauge::open();
+    let spacing = poll.min(crate::workers::wake::SPACING_UNDER_LOAD);
     loop {
         written.borrow_and_update();
+        let looked = tokio::time::Instant::now();
         let batch = match fetch(next).await {
             Ok(batch) => batch,
             Err(err) => {
@@ -181,8 +184,7 @@ async fn follow<F, Fut>(
         };
         let Some(&(first, _)) = batch.first() else {
             tokio::select! {
-                () = tokio::time::sleep(poll) => continue,
-                _ = written.changed() => continue,
+                () = crate::workers::wake::until_written(&mut written, looked, spacing, poll) => continue,
                 () = tx.closed() => return,
                 () = async {
                     let _ = stopping.wait_for(|s| *s).await;

@@ -25,12 +25,12 @@ pub(crate) async fn report_counts(store: Store, interval: Duration) {
 /// the store keeps each app to one numbering at a time.
 pub(crate) async fn sequence(store: Store, interval: Duration) {
     let mut written = store.events_written();
+    let spacing = interval.min(super::wake::SPACING_UNDER_LOAD / 2);
     loop {
         written.borrow_and_update();
+        let looked = tokio::time::Instant::now();
         match store.sequence_events(64, 5_000).await {
-            Ok(0) => {
-                let _ = tokio::time::timeout(interval, written.changed()).await;
-            }
+            Ok(0) => super::wake::until_written(&mut written, looked, spacing, interval).await,
             Ok(numbered) => {
                 metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
             }

@@ -13,6 +13,29 @@ use std::time::Duration;
 use livemsg_store::Store;
 use sqlx::postgres::PgListener;
 
+/// The least time between two looks of a reader that commits keep waking: what event streams
+/// and the callback dispatcher polled at before (the sequencer: half of it). Under load no
+/// reader looks more often than it did when it polled (every commit of an app with a thousand
+/// followed rooms would otherwise make a thousand streams look); at rest none looks at all, and
+/// the first event after a quiet spell is looked for at once.
+pub(crate) const SPACING_UNDER_LOAD: Duration = Duration::from_millis(200);
+
+/// Waits until events were written, but no sooner than `spacing` after `looked` (the reader's
+/// last look), or for `fallback` at most.
+pub(crate) async fn until_written(
+    written: &mut tokio::sync::watch::Receiver<u64>,
+    looked: tokio::time::Instant,
+    spacing: Duration,
+    fallback: Duration,
+) {
+    if tokio::time::timeout(fallback, written.changed())
+        .await
+        .is_ok()
+    {
+        tokio::time::sleep_until(looked + spacing).await;
+    }
+}
+
 /// The channel every instance listens on.
 const CHANNEL: &str = "livemsg_events";
 /// The least time between two notifications of one instance.

@@ -56,8 +56,10 @@ impl Dispatcher {
         let lease = Duration::from_millis(self.settings.lease_ms);
         let mut running = tokio::task::JoinSet::new();
         let mut written = self.store.events_written();
+        let spacing = poll.min(super::wake::SPACING_UNDER_LOAD);
         loop {
             written.borrow_and_update();
+            let looked = tokio::time::Instant::now();
             while running.try_join_next().is_some() {}
             let free = self.settings.concurrency.saturating_sub(running.len());
             let claimed = if free == 0 {
@@ -77,8 +79,7 @@ impl Dispatcher {
             };
             if claimed.is_empty() {
                 tokio::select! {
-                    () = tokio::time::sleep(poll) => {}
-                    _ = written.changed() => {}
+                    () = super::wake::until_written(&mut written, looked, spacing, poll) => {}
                     Some(_) = running.join_next() => {}
                 }
                 continue;
