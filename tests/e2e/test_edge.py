@@ -5,7 +5,6 @@ Postgres and Redis.
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import signal

@@ -1,7 +1,7 @@
 """Faults survived by the real processes: Postgres restarted under join churn, Redis stopped and
-started under signed traffic, the service killed behind a running gateway, and half-open
-clients. Each test brings its own Postgres or Redis where it disturbs one, so nothing else in
-the suite is touched."""
+started under signed traffic, the service killed behind a running gateway, half-open clients,
+and a gateway stopped under load. Each test brings its own Postgres or Redis where it disturbs
+one, so nothing else in the suite is touched."""
 
 import signal
 import socket
@@ -11,7 +11,6 @@ import time
 import grpc
 from alibabacloud_live20161101 import models as live
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
-from conftest import free_port
 from test_sdk import create_app_and_group, tea_client
 
 
@@ -167,3 +166,60 @@ def test_half_open_and_slow_clients_are_cut_off_while_others_are_served(make_sta
         s.close()
     assert received.startswith(b"HTTP/1.1 400"), received
     assert b"must arrive within 500 ms" in received
+
+
+def test_sigterm_under_load_fails_no_request(make_stack):
+    import signal
+    import threading
+    import urllib.error
+    import urllib.request
+
+    # A drain window wide enough for the balancer below to notice it on a busy machine.
+    stack = make_stack(gateway__shutdown_delay_ms=3000, ratelimit__per_second=1000000)
+    app_id = create_app_and_group(tea_client(stack))
+    stop = threading.Event()
+    results = {"ok": 0, "after_sigterm": 0, "failed": []}
+    lock = threading.Lock()
+    terminated = threading.Event()
+
+    def load():
+        client = tea_client(stack)
+        while not stop.is_set():
+            try:
+                client.describe_live_message_app(live.DescribeLiveMessageAppRequest(app_id=app_id))
+                with lock:
+                    results["ok"] += 1
+                    if terminated.is_set():
+                        results["after_sigterm"] += 1
+            except Exception as err:  # any failure is what this test is looking for
+                with lock:
+                    results["failed"].append(repr(err))
+
+    def balancer():
+        """Stops sending once /readyz says so, as a load balancer would."""
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{stack.endpoint}/readyz", timeout=2)
+            except (urllib.error.HTTPError, urllib.error.URLError):
+                stop.set()
+                return
+            time.sleep(0.05)
+
+    workers = [threading.Thread(target=load) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    watcher = threading.Thread(target=balancer)
+    watcher.start()
+    deadline = time.monotonic() + 30
+    while results["ok"] < 50:  # under load first
+        assert time.monotonic() < deadline, "no load"
+        time.sleep(0.05)
+    stack.gateway.proc.send_signal(signal.SIGTERM)
+    terminated.set()
+    watcher.join(timeout=10)
+    for worker in workers:
+        worker.join(timeout=10)
+    assert stack.gateway.proc.wait(timeout=30) == 0
+    assert results["failed"] == []
+    assert results["after_sigterm"] > 0, "requests kept being served while draining"
+    assert any("draining" in line for line in stack.gateway.lines())
