@@ -14,7 +14,7 @@ use livemsg_proto::messaging::v1::{
 };
 use serde_json::{json, Value};
 
-use super::{invalid, refusal, Answer, Refusal};
+use super::{app_ref, invalid, refusal, Answer, Refusal};
 use crate::protocol::{code, Request};
 use crate::session::Session;
 use crate::{rooms, Edge};
@@ -48,16 +48,12 @@ async fn describe(
     session: &Session,
     group: &str,
 ) -> Result<DescribeGroupResponse, Refusal> {
-    let app = edge
-        .service
-        .app(&session.app_id)
-        .await
-        .map_err(|s| refusal(&s))?;
+    let app = app_ref(edge, session).await?;
     let group = edge
         .service
         .groups()
         .describe_group(DescribeGroupRequest {
-            app: Some(app.app_ref.clone()),
+            app,
             group_id: group.to_owned(),
         })
         .await
@@ -74,16 +70,12 @@ pub(super) async fn band(
     session: &Session,
     group: &str,
 ) -> Result<MuteStateResponse, Refusal> {
-    let app = edge
-        .service
-        .app(&session.app_id)
-        .await
-        .map_err(|s| refusal(&s))?;
+    let app = app_ref(edge, session).await?;
     Ok(edge
         .service
         .moderation()
         .describe_group_band(DescribeGroupBandRequest {
-            app: Some(app.app_ref.clone()),
+            app,
             group_id: group.to_owned(),
         })
         .await
@@ -111,13 +103,7 @@ pub(super) fn group_id(group: &str) -> Result<String, Refusal> {
 }
 
 pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Request) -> Answer {
-    let app = || async {
-        edge.service
-            .app(&session.app_id)
-            .await
-            .map(|a| Some(a.app_ref.clone()))
-            .map_err(|s| refusal(&s))
-    };
+    let app = || app_ref(edge, session);
     match request {
         Request::JoinGroup {
             group_id: group, ..

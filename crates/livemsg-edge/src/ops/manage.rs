@@ -11,19 +11,13 @@ use livemsg_proto::api::v1::{
 use serde_json::{json, Value};
 
 use super::groups::{band, group_id, manager, mute_json};
-use super::{refusal, Answer};
+use super::{app_ref, refusal, Answer};
 use crate::protocol::{code, Request};
 use crate::session::Session;
 use crate::Edge;
 
 pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Request) -> Answer {
-    let app = || async {
-        edge.service
-            .app(&session.app_id)
-            .await
-            .map(|a| Some(a.app_ref.clone()))
-            .map_err(|s| refusal(&s))
-    };
+    let app = || app_ref(edge, session);
     match request {
         Request::DeleteMessage {
             group_id: group,
@@ -112,79 +106,20 @@ pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Re
         }
         Request::MuteAll {
             group_id: group, ..
-        } => {
-            let group = group_id(&group)?;
-            manager(edge, session, &group).await?;
-            let state = edge
-                .service
-                .moderation()
-                .ban_group(BanGroupRequest {
-                    app: app().await?,
-                    group_id: group,
-                    except_users: None,
-                })
-                .await
-                .map_err(|s| refusal(&s))?
-                .into_inner();
-            Ok(mute_json(&state))
-        }
+        } => mute(edge, session, &group, Mute::All).await,
         Request::CancelMuteAll {
             group_id: group, ..
-        } => {
-            let group = group_id(&group)?;
-            manager(edge, session, &group).await?;
-            let state = edge
-                .service
-                .moderation()
-                .unban_group(UnbanGroupRequest {
-                    app: app().await?,
-                    group_id: group,
-                })
-                .await
-                .map_err(|s| refusal(&s))?
-                .into_inner();
-            Ok(mute_json(&state))
-        }
+        } => mute(edge, session, &group, Mute::CancelAll).await,
         Request::MuteUser {
             group_id: group,
             user_list,
             ..
-        } => {
-            let group = group_id(&group)?;
-            manager(edge, session, &group).await?;
-            let state = edge
-                .service
-                .moderation()
-                .add_group_band(GroupBandUsersRequest {
-                    app: app().await?,
-                    group_id: group,
-                    users: user_list,
-                })
-                .await
-                .map_err(|s| refusal(&s))?
-                .into_inner();
-            Ok(mute_json(&state))
-        }
+        } => mute(edge, session, &group, Mute::Users(user_list)).await,
         Request::CancelMuteUser {
             group_id: group,
             user_list,
             ..
-        } => {
-            let group = group_id(&group)?;
-            manager(edge, session, &group).await?;
-            let state = edge
-                .service
-                .moderation()
-                .remove_group_band(GroupBandUsersRequest {
-                    app: app().await?,
-                    group_id: group,
-                    users: user_list,
-                })
-                .await
-                .map_err(|s| refusal(&s))?
-                .into_inner();
-            Ok(mute_json(&state))
-        }
+        } => mute(edge, session, &group, Mute::CancelUsers(user_list)).await,
         Request::ListMuteUsers {
             group_id: group, ..
         } => {
@@ -242,4 +177,50 @@ pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Re
         }
         _ => Err((code::STATE, "not here".to_owned())),
     }
+}
+
+/// A mute change a manager asks for.
+enum Mute {
+    All,
+    CancelAll,
+    Users(Vec<String>),
+    CancelUsers(Vec<String>),
+}
+
+/// Applies `change` to `group` through the service's moderation, once the session is known to
+/// manage the group; answers the group's mute state after it.
+async fn mute(edge: &Arc<Edge>, session: &Arc<Session>, group: &str, change: Mute) -> Answer {
+    let group_id = group_id(group)?;
+    manager(edge, session, &group_id).await?;
+    let (app, mut api) = (app_ref(edge, session).await?, edge.service.moderation());
+    let state = match change {
+        Mute::All => {
+            api.ban_group(BanGroupRequest {
+                app,
+                group_id,
+                except_users: None,
+            })
+            .await
+        }
+        Mute::CancelAll => api.unban_group(UnbanGroupRequest { app, group_id }).await,
+        Mute::Users(users) => {
+            api.add_group_band(GroupBandUsersRequest {
+                app,
+                group_id,
+                users,
+            })
+            .await
+        }
+        Mute::CancelUsers(users) => {
+            api.remove_group_band(GroupBandUsersRequest {
+                app,
+                group_id,
+                users,
+            })
+            .await
+        }
+    }
+    .map_err(|s| refusal(&s))?
+    .into_inner();
+    Ok(mute_json(&state))
 }

@@ -20,6 +20,19 @@ pub(crate) type Refusal = (u16, String);
 /// What a request yields: its data, or a refusal.
 pub(crate) type Answer = Result<Value, Refusal>;
 
+/// The session's app as the public API names it (its caller proof included), for a call made
+/// for the session's user.
+pub(crate) async fn app_ref(
+    edge: &Edge,
+    session: &Session,
+) -> Result<Option<livemsg_proto::common::v1::AppRef>, Refusal> {
+    edge.service
+        .app(&session.app_id)
+        .await
+        .map(|a| Some(a.app_ref.clone()))
+        .map_err(|s| refusal(&s))
+}
+
 /// The client code of a failed call to the service.
 pub(crate) fn refusal(status: &tonic::Status) -> Refusal {
     let livemsg = status

@@ -48,6 +48,24 @@ fn response(group_id: &GroupId, state: MuteState, changed: bool) -> MuteStateRes
 }
 
 impl Api {
+    /// One mute-changing call: the caller's app and the group checked first, then the change
+    /// the request's own fields describe (`change`), applied.
+    async fn change_request(
+        &self,
+        app: Option<&livemsg_proto::common::v1::AppRef>,
+        group_id: &str,
+        change: impl FnOnce() -> Result<MuteChange>,
+    ) -> std::result::Result<Response<MuteStateResponse>, Status> {
+        reply(
+            async {
+                let scope = self.scope(app)?;
+                let group_id = GroupId::parse(group_id)?;
+                self.change(&scope, &group_id, change()?).await
+            }
+            .await,
+        )
+    }
+
     async fn change(
         &self,
         scope: &AppScope,
@@ -75,16 +93,11 @@ impl ModerationService for Api {
         request: Request<BanGroupRequest>,
     ) -> Result<Response<MuteStateResponse>, Status> {
         let req = request.into_inner();
-        reply(
-            async {
-                let scope = self.scope(req.app.as_ref())?;
-                let group_id = GroupId::parse(&req.group_id)?;
-                let except = optional_users("ExceptUsers", req.except_users.as_ref())?;
-                self.change(&scope, &group_id, MuteChange::Ban { except })
-                    .await
-            }
-            .await,
-        )
+        self.change_request(req.app.as_ref(), &req.group_id, || {
+            let except = optional_users("ExceptUsers", req.except_users.as_ref())?;
+            Ok(MuteChange::Ban { except })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(app.id))]
@@ -93,14 +106,8 @@ impl ModerationService for Api {
         request: Request<UnbanGroupRequest>,
     ) -> Result<Response<MuteStateResponse>, Status> {
         let req = request.into_inner();
-        reply(
-            async {
-                let scope = self.scope(req.app.as_ref())?;
-                let group_id = GroupId::parse(&req.group_id)?;
-                self.change(&scope, &group_id, MuteChange::Unban).await
-            }
-            .await,
-        )
+        self.change_request(req.app.as_ref(), &req.group_id, || Ok(MuteChange::Unban))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(app.id))]
@@ -109,15 +116,10 @@ impl ModerationService for Api {
         request: Request<GroupBandUsersRequest>,
     ) -> Result<Response<MuteStateResponse>, Status> {
         let req = request.into_inner();
-        reply(
-            async {
-                let scope = self.scope(req.app.as_ref())?;
-                let group_id = GroupId::parse(&req.group_id)?;
-                let users = users("BannedUsers", &req.users, false)?;
-                self.change(&scope, &group_id, MuteChange::Add(users)).await
-            }
-            .await,
-        )
+        self.change_request(req.app.as_ref(), &req.group_id, || {
+            Ok(MuteChange::Add(users("BannedUsers", &req.users, false)?))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(app.id))]
@@ -126,16 +128,14 @@ impl ModerationService for Api {
         request: Request<GroupBandUsersRequest>,
     ) -> Result<Response<MuteStateResponse>, Status> {
         let req = request.into_inner();
-        reply(
-            async {
-                let scope = self.scope(req.app.as_ref())?;
-                let group_id = GroupId::parse(&req.group_id)?;
-                let users = users("UnbannedUsers", &req.users, false)?;
-                self.change(&scope, &group_id, MuteChange::Remove(users))
-                    .await
-            }
-            .await,
-        )
+        self.change_request(req.app.as_ref(), &req.group_id, || {
+            Ok(MuteChange::Remove(users(
+                "UnbannedUsers",
+                &req.users,
+                false,
+            )?))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(app.id))]
@@ -144,19 +144,14 @@ impl ModerationService for Api {
         request: Request<ModifyGroupBandRequest>,
     ) -> Result<Response<MuteStateResponse>, Status> {
         let req = request.into_inner();
-        reply(
-            async {
-                let scope = self.scope(req.app.as_ref())?;
-                let group_id = GroupId::parse(&req.group_id)?;
-                let change = MuteChange::Set {
-                    mute_all: req.banned_all,
-                    muted: optional_users("BannnedUsers", req.banned_users.as_ref())?,
-                    exempt: optional_users("ExceptUsers", req.except_users.as_ref())?,
-                };
-                self.change(&scope, &group_id, change).await
-            }
-            .await,
-        )
+        self.change_request(req.app.as_ref(), &req.group_id, || {
+            Ok(MuteChange::Set {
+                mute_all: req.banned_all,
+                muted: optional_users("BannnedUsers", req.banned_users.as_ref())?,
+                exempt: optional_users("ExceptUsers", req.except_users.as_ref())?,
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(app.id))]

@@ -63,7 +63,7 @@ pub(crate) async fn announce(store: Store, instance: String) {
 pub(crate) async fn relay(store: Store, instance: String) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let Err(err) = listen(&store, &instance).await;
+        let Err(err) = listen(&store, &instance, &mut backoff).await;
         tracing::warn!(error = %err, "listening for other instances' events failed; retrying");
         store.wake_event_readers();
         tokio::time::sleep(backoff).await;
@@ -71,7 +71,12 @@ pub(crate) async fn relay(store: Store, instance: String) {
     }
 }
 
-async fn listen(store: &Store, instance: &str) -> Result<std::convert::Infallible, sqlx::Error> {
+/// Listens until the connection fails; `backoff` starts again from its least once listening.
+async fn listen(
+    store: &Store,
+    instance: &str,
+    backoff: &mut Duration,
+) -> Result<std::convert::Infallible, sqlx::Error> {
     // A pool of its own: the listening connection is held for good, and the store's pool
     // must be able to close without waiting for it.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -79,6 +84,7 @@ async fn listen(store: &Store, instance: &str) -> Result<std::convert::Infallibl
         .connect_lazy_with((*store.pool().connect_options()).clone());
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
+    *backoff = Duration::from_millis(100);
     loop {
         let notification = listener.recv().await?;
         if notification.payload() != instance {
