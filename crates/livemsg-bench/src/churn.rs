@@ -18,6 +18,7 @@ impl Bench {
         // Over many groups: each worker alternates joining a new user to a random group and
         // removing the user it added last.
         let (channel, app_id) = (self.grpc.clone(), self.seeded.app_id.clone());
+        let perf = self.profile("3a")?;
         let stats = load::run(
             CONCURRENCY,
             self.warmup(),
@@ -53,6 +54,7 @@ impl Bench {
             },
         )
         .await;
+        Perf::finish_opt(perf)?;
         let many = self.push(
             "3a. join/leave over 10,000 groups, gRPC",
             CONCURRENCY,
@@ -61,6 +63,7 @@ impl Bench {
 
         // One hot group, across the super-group threshold.
         let (channel, app_id) = (self.grpc.clone(), self.seeded.app_id.clone());
+        let perf = self.profile("3b")?;
         let stats = load::run(
             CONCURRENCY,
             self.warmup(),
@@ -84,6 +87,7 @@ impl Bench {
             },
         )
         .await;
+        Perf::finish_opt(perf)?;
         let hot = self.push(
             "3b. joins into one hot group (normal -> super), gRPC",
             CONCURRENCY,

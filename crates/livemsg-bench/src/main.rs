@@ -54,8 +54,8 @@ struct Args {
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// Profile the machine with `perf` during scenario 1 (full stack) and write the report by
-    /// process and by symbol into this directory.
+    /// Profile the machine with `perf` during scenarios 1, 2, 3a and 3b and write each report
+    /// by process and by symbol into a subdirectory of this one (`1`, `2`, `3a`, `3b`).
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
     /// The scenarios to run, by number (1 full-stack list, 2 gRPC list, 3 churn, 4 limiter,
@@ -185,6 +185,16 @@ impl Bench {
 
     fn seconds(&self) -> Duration {
         Duration::from_secs(self.args.seconds)
+    }
+
+    /// With `--profile DIR`, a `perf` recording of the whole machine into `DIR/<name>` until
+    /// [`Perf::finish_opt`] (warm-up included).
+    fn profile(&self, name: &str) -> anyhow::Result<Option<Perf>> {
+        self.args
+            .profile
+            .as_deref()
+            .map(|dir| Perf::start(&dir.join(name)))
+            .transpose()
     }
 
     fn push(&mut self, scenario: impl Into<String>, concurrency: usize, stats: Stats) -> usize {
@@ -317,13 +327,11 @@ async fn main() -> anyhow::Result<()> {
                 baseline,
             );
             if run(1) {
-                let perf = bench.args.profile.as_deref().map(Perf::start).transpose()?;
+                let perf = bench.profile("1")?;
                 let full = bench
                     .full_stack_list(1_000, c, bench.warmup(), bench.seconds())
                     .await;
-                if let Some(perf) = perf {
-                    perf.finish()?;
-                }
+                Perf::finish_opt(perf)?;
                 let full = bench.push(
                     "1. list, full stack (signed HTTP -> gateway -> gRPC -> Postgres)",
                     c,
@@ -332,7 +340,9 @@ async fn main() -> anyhow::Result<()> {
                 bench.compare(full, baseline, "goal >= 40%");
             }
             if run(2) {
+                let perf = bench.profile("2")?;
                 let grpc = bench.grpc_list(1_000, c).await;
+                Perf::finish_opt(perf)?;
                 let grpc = bench.push("2. list, gRPC only (service -> Postgres)", c, grpc);
                 bench.compare(grpc, baseline, "for reference");
             }

@@ -24,6 +24,11 @@ impl Perf {
         })
     }
 
+    /// [`Perf::finish`] of a profile, if one was started.
+    pub(crate) fn finish_opt(perf: Option<Perf>) -> anyhow::Result<()> {
+        perf.map_or(Ok(()), Perf::finish)
+    }
+
     /// Stops recording and writes `by-process.txt` and `by-symbol.txt`.
     pub(crate) fn finish(mut self) -> anyhow::Result<()> {
         std::process::Command::new("kill")
