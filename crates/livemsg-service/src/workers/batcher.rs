@@ -1,19 +1,20 @@
 //! Group commit for single joins and leaves: changes that arrive while others are being written
-//! are written together, in one transaction, by the next free writer.
+//! are written together, in one transaction, by their group's writer (see [`super::lanes`]:
+//! `membership.writers` lanes, each group always in the same one).
 //!
-//! A writer takes the first waiting change and every other change already waiting (up to
-//! `membership.max_batch`), so a lone change goes out at once and waits for nothing; under load
-//! the queue fills while the writers are busy and each commit carries many changes. Changes to
-//! one group keep their order of arrival. If a batch fails as a whole (a database error), each
-//! of its groups is tried again on its own, and a group that still fails has each of its
-//! changes tried alone, so one caller's trouble is nobody else's.
+//! A lone change goes out at once and waits for nothing; under load each commit carries what
+//! gathered in its lane, and a hot group's changes gather behind one writer. Changes to one
+//! group keep their order of arrival. If a batch fails as a whole (a database error), each of
+//! its groups is tried again on its own, and a group that still fails has each of its changes
+//! tried alone, so one caller's trouble is nobody else's.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use livemsg_domain::{ApiError, AppId, ErrorCode, GroupId, MembershipChange};
 use livemsg_store::{GroupOps, MembershipOp, Store, StoreError};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::oneshot;
+
+use super::lanes::Lanes;
 
 use crate::errors;
 
@@ -31,7 +32,7 @@ struct Pending {
 /// Hands single changes to the writers.
 #[derive(Debug, Clone)]
 pub struct Batcher {
-    queue: mpsc::Sender<Pending>,
+    lanes: Lanes<Pending>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -44,28 +45,39 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Batcher {
-    /// Starts `writers` writers over `store`, each committing up to `max_batch` changes at once.
+    /// Starts `writers` lanes over `store`, each with one writer committing up to `max_batch`
+    /// changes at once.
     pub fn start(store: Store, writers: usize, max_batch: usize) -> Self {
-        let (queue, receiver) = mpsc::channel(max_batch.max(1) * writers.max(1) * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write(store.clone(), receiver.clone(), max_batch.max(1)));
-        }
-        Batcher { queue }
+        let lanes = Lanes::start(
+            writers,
+            max_batch,
+            "livemsg_membership_batch_size",
+            move |batch| {
+                let store = store.clone();
+                async move { commit(&store, batch).await }
+            },
+        );
+        Batcher { lanes }
     }
 
-    /// How many changes wait for a writer now.
+    /// The lane (writer) of a group's changes.
+    pub fn lane(&self, app_id: &AppId, group_id: &GroupId) -> usize {
+        self.lanes.lane((app_id.as_str(), group_id.as_str()))
+    }
+
+    /// How many changes wait for a writer now, over all lanes.
     pub fn waiting(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.lanes.waiting()
     }
 
-    /// Applies one change, together with whatever else is waiting.
+    /// Applies one change, together with whatever else waits in its lane.
     pub async fn apply(
         &self,
         app_id: AppId,
         group_id: GroupId,
         op: MembershipOp,
     ) -> Result<MembershipChange, ApiError> {
+        let lane = self.lane(&app_id, &group_id);
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             app_id,
@@ -75,25 +87,10 @@ impl Batcher {
         };
         // Writers stop only with the process: the caller may retry elsewhere.
         let stopped = || ApiError::of(ErrorCode::ServiceUnavailable);
-        if self.queue.send(pending).await.is_err() {
+        if self.lanes.push(lane, pending).await.is_err() {
             return Err(stopped());
         }
         answer.await.unwrap_or_else(|_| Err(stopped()))
-    }
-}
-
-/// One writer: takes what is waiting, writes it, answers, repeats.
-async fn write(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, max_batch).await == 0 {
-                return; // every sender is gone
-            }
-        }
-        metrics::histogram!("livemsg_membership_batch_size").record(batch.len() as f64);
-        commit(&store, std::mem::take(&mut batch)).await;
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod batcher;
 pub mod callbacks;
+mod lanes;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub mod sends;

@@ -1,14 +1,15 @@
 //! Group commit for group messages: sends that arrive while others are being written are
-//! written together, in one transaction, by the next free writer, then published to the
+//! written together, in one transaction, by their group's writer (see [`super::lanes`]:
+//! `messages.writers` lanes, each group always in the same one), then published to the
 //! watchers in one round trip. As for joins: a lone send waits for nothing; a batch that fails
 //! as a whole is retried message by message, so one caller's trouble is nobody else's.
-
-use std::sync::Arc;
 
 use livemsg_domain::{ApiError, ErrorCode};
 use livemsg_store::messages::{GroupMessage, NewGroupMessage, Sent};
 use livemsg_store::{Store, StoreError};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::oneshot;
+
+use super::lanes::Lanes;
 
 use crate::fanout::Hub;
 use crate::usecases::messaging::{message_error, wire_group};
@@ -23,7 +24,7 @@ struct Pending {
 /// Hands group messages to the writers.
 #[derive(Debug, Clone)]
 pub struct SendBatcher {
-    queue: mpsc::Sender<Pending>,
+    lanes: Lanes<Pending>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -35,49 +36,37 @@ impl std::fmt::Debug for Pending {
 }
 
 impl SendBatcher {
-    /// Starts `writers` writers over `store`, each committing up to `max_batch` sends at once
-    /// and publishing them through `hub`.
+    /// Starts `writers` lanes over `store`, each with one writer committing up to `max_batch`
+    /// sends at once and publishing them through `hub`.
     pub fn start(store: Store, hub: Hub, writers: usize, max_batch: usize) -> Self {
-        let (queue, receiver) = mpsc::channel(max_batch.max(1) * writers.max(1) * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write(
-                store.clone(),
-                hub.clone(),
-                receiver.clone(),
-                max_batch.max(1),
-            ));
-        }
-        SendBatcher { queue }
+        let lanes = Lanes::start(
+            writers,
+            max_batch,
+            "livemsg_send_batch_size",
+            move |batch| {
+                let (store, hub) = (store.clone(), hub.clone());
+                async move { commit(&store, &hub, batch).await }
+            },
+        );
+        SendBatcher { lanes }
     }
 
-    /// Sends one message, together with whatever else is waiting.
+    /// Sends one message, together with whatever else waits in its group's lane.
     pub async fn send(&self, message: NewGroupMessage) -> Result<Sent<GroupMessage>, ApiError> {
+        let lane = self
+            .lanes
+            .lane((message.app_id.as_str(), message.group_id.as_str()));
         let (reply, answer) = oneshot::channel();
         let stopped = || ApiError::of(ErrorCode::ServiceUnavailable);
-        if self.queue.send(Pending { message, reply }).await.is_err() {
+        if self
+            .lanes
+            .push(lane, Pending { message, reply })
+            .await
+            .is_err()
+        {
             return Err(stopped());
         }
         answer.await.unwrap_or_else(|_| Err(stopped()))
-    }
-}
-
-async fn write(
-    store: Store,
-    hub: Hub,
-    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
-    max_batch: usize,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, max_batch).await == 0 {
-                return;
-            }
-        }
-        metrics::histogram!("livemsg_send_batch_size").record(batch.len() as f64);
-        commit(&store, &hub, std::mem::take(&mut batch)).await;
     }
 }
 

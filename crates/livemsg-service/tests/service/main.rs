@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod events;
 mod helpers;
+mod lanes;
 mod lifecycle;
 mod membership;
 mod messages;
