@@ -217,6 +217,48 @@ where
     }
 }
 
+/// Locks a group's row in a transaction of its own (membership writers then wait on it) until
+/// the transaction is rolled back.
+pub(crate) async fn hold_group(
+    pool: &PgPool,
+    group_id: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE")
+        .bind(group_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
+
+/// Waits until exactly `count` sessions of this database wait for a lock.
+pub(crate) async fn wait_for_lock_waiters(pool: &PgPool, count: i64) {
+    wait_until(|| async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+            == count
+    })
+    .await;
+}
+
+/// How many transactions wrote a group's member rows (distinct `xmin`s).
+pub(crate) async fn member_transactions(pool: &PgPool, group_id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT m.xmin::text) FROM group_members m JOIN groups g USING (group_pk)
+         WHERE g.group_id = $1",
+    )
+    .bind(group_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 /// Starts another instance of the service on `pool` and returns an event client to it.
 pub(crate) async fn another_instance(
     pool: PgPool,

@@ -35,23 +35,9 @@ async fn a_busy_groups_changes_gather_in_its_lane_while_other_lanes_go_on(pool: 
         })
     };
 
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM groups WHERE group_id = 'hot' FOR UPDATE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = hold_group(&pool, "hot").await;
     let first = join(&hot, "u0".into());
-    wait_until(|| async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            == 1
-    })
-    .await;
+    wait_for_lock_waiters(&pool, 1).await;
     let rest: Vec<_> = (1..99).map(|i| join(&hot, format!("u{i}"))).collect();
     wait_until(|| async { batcher.waiting() == 98 }).await;
 
@@ -73,13 +59,7 @@ async fn a_busy_groups_changes_gather_in_its_lane_while_other_lanes_go_on(pool: 
     }
     counts.sort_unstable();
     assert_eq!(counts, (2..=99).collect::<Vec<_>>());
-    let transactions: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT m.xmin::text) FROM group_members m JOIN groups g USING (group_pk)
-         WHERE g.group_id = 'hot'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let transactions = member_transactions(&pool, "hot").await;
     assert_eq!(
         transactions, 2,
         "the first join alone, then the 98 that waited"

@@ -209,23 +209,9 @@ async fn single_joins_waiting_together_commit_in_one_transaction_each_with_its_o
     };
 
     // Hold the group's row: the writer's first transaction waits on it.
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM groups WHERE group_id = 'hot' FOR UPDATE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = hold_group(&pool, "hot").await;
     let first = join("hot", "u0".into());
-    wait_until(|| async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            == 1
-    })
-    .await;
+    wait_for_lock_waiters(&pool, 1).await;
     let mut rest = Vec::new();
     for i in 1..99 {
         rest.push(join("hot", format!("u{i}")));
@@ -248,13 +234,7 @@ async fn single_joins_waiting_together_commit_in_one_transaction_each_with_its_o
         (2..=99).collect::<Vec<_>>(),
         "each caller its own count"
     );
-    let transactions: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT m.xmin::text) FROM group_members m JOIN groups g USING (group_pk)
-         WHERE g.group_id = 'hot'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let transactions = member_transactions(&pool, "hot").await;
     assert_eq!(
         transactions, 2,
         "the first join alone, then the 98 that waited"
