@@ -312,7 +312,9 @@ impl Store {
 }
 
 /// Appends a `MemberCount` event for every super group whose count changed since its last
-/// report, if that report is at least `interval` old. Safe to run from several instances at
+/// report, if that report is at least `interval` old. The event is stamped with the same time as
+/// `count_reported_at` (the transaction's), so reports a receiver sees are `interval` apart by
+/// their own timestamps too, not only by the store's. Safe to run from several instances at
 /// once: a group is locked while reported (others skip it), and a fresh report makes it not due.
 impl Store {
     pub async fn report_super_group_counts(
@@ -335,8 +337,8 @@ impl Store {
                  count_reported_at = now()
              FROM due d WHERE g.group_pk = d.group_pk
          )
-         INSERT INTO group_events (group_pk, seq, app_id, kind, member_count)
-         SELECT group_pk, next_event_seq, app_id, $2, member_count FROM due",
+         INSERT INTO group_events (group_pk, seq, app_id, kind, member_count, created_at)
+         SELECT group_pk, next_event_seq, app_id, $2, member_count, now() FROM due",
         )
         .bind(interval.as_secs_f64())
         .bind(EventKind::MemberCount.as_i16())

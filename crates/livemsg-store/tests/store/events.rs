@@ -189,6 +189,16 @@ async fn super_groups_report_their_count_once_per_interval_and_only_when_it_chan
 
     let events = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
     assert_eq!(counts(events.clone()), [9, 10]);
+    // A report carries the very time the interval is counted from, so receivers see reports
+    // `interval` apart by their timestamps too.
+    let reported_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT count_reported_at FROM groups WHERE group_id = $1")
+            .bind(g.as_str())
+            .fetch_one(f.store.pool())
+            .await
+            .unwrap();
+    let last = events.iter().rev().find(|e| e.kind == MemberCount).unwrap();
+    assert_eq!(last.created_at, reported_at);
     // No per-user events while super, and the numbering stays gapless.
     assert!(events
         .iter()
