@@ -4,7 +4,9 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use livemsg_domain::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use crate::actions::Fields;
 
 const JSON: &str = "application/json;charset=utf-8";
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-acs-request-id");
@@ -15,8 +17,8 @@ pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string().to_uppercase()
 }
 
-fn with_headers(status: StatusCode, request_id: &str, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn with_headers(status: StatusCode, request_id: &str, body: String) -> Response {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         axum::http::header::CONTENT_TYPE,
@@ -29,9 +31,26 @@ fn with_headers(status: StatusCode, request_id: &str, body: &Value) -> Response 
 }
 
 /// A 200 response: the operation's fields with `RequestId` added.
-pub(crate) fn success(request_id: &str, mut fields: Map<String, Value>) -> Response {
-    fields.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
-    with_headers(StatusCode::OK, request_id, &Value::Object(fields))
+pub(crate) fn success(request_id: &str, fields: Fields) -> Response {
+    with_headers(
+        StatusCode::OK,
+        request_id,
+        success_body(request_id, &fields),
+    )
+}
+
+/// `{"RequestId": ..., <the fields>}`, written around the fields already serialized.
+fn success_body(request_id: &str, fields: &Fields) -> String {
+    let members = fields.members();
+    let mut body = String::with_capacity(members.len() + request_id.len() + 20);
+    body.push_str("{\"RequestId\":");
+    body.push_str(&Value::String(request_id.to_owned()).to_string());
+    if !members.is_empty() {
+        body.push(',');
+        body.push_str(members);
+    }
+    body.push('}');
+    body
 }
 
 /// Where error bodies say they came from and what they recommend.
@@ -85,7 +104,7 @@ impl ErrorContext {
     pub(crate) fn response(&self, request_id: &str, err: &ApiError) -> Response {
         let status = StatusCode::from_u16(err.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = with_headers(status, request_id, &self.body(request_id, err));
+        let mut response = with_headers(status, request_id, self.body(request_id, err).to_string());
         if let Some(retry_after) = err.retry_after {
             let millis = retry_after.as_micros().div_ceil(1_000).max(1);
             let seconds = retry_after.as_micros().div_ceil(1_000_000).max(1);
@@ -142,6 +161,28 @@ mod tests {
             body["Message"],
             "Request was denied due to user flow control."
         );
+    }
+
+    #[test]
+    fn success_bodies_are_the_fields_with_the_request_id() {
+        let body = |fields: Fields| -> Value {
+            serde_json::from_str(&success_body("RID", &fields)).expect("valid JSON")
+        };
+        assert_eq!(body(Fields::new()), json!({ "RequestId": "RID" }));
+        let fields = Fields::of(&json!({ "GroupId": "g\"1", "UserList": [{ "UserId": "u" }] }));
+        assert_eq!(
+            body(fields),
+            json!({ "RequestId": "RID", "GroupId": "g\"1", "UserList": [{ "UserId": "u" }] })
+        );
+        // What is not an object answers with no fields rather than a broken body.
+        assert_eq!(
+            body(Fields::of(&json!([1, 2]))),
+            json!({ "RequestId": "RID" })
+        );
+        assert_eq!(body(Fields::of(&"text")), json!({ "RequestId": "RID" }));
+        let response = success("RID", Fields::new());
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["x-acs-request-id"], "RID");
     }
 
     #[test]

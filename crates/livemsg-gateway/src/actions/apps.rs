@@ -8,7 +8,7 @@ use livemsg_proto::api::v1::{
 };
 use serde_json::{json, Value};
 
-use super::{failed, fields, Call, Fields};
+use super::{failed, fields, object, Call, Fields};
 
 /// The service answered without the app it must return: a bug, reported as a server error.
 fn missing_app() -> ApiError {
@@ -77,7 +77,7 @@ pub(super) async fn modify_app_callback(call: Call<'_>) -> Result<Fields, ApiErr
         .into_inner()
         .app
         .ok_or_else(missing_app)?;
-    let mut answer = fields(json!({
+    let mut answer = object(json!({
         "AppId": app.app_id,
         "AppSign": app.app_sign,
         "EventCallbackNeedAuthentication": true,
@@ -86,7 +86,7 @@ pub(super) async fn modify_app_callback(call: Call<'_>) -> Result<Fields, ApiErr
     if !app.event_callback_url.is_empty() {
         answer.insert("EventCallbackUrl".into(), json!(app.event_callback_url));
     }
-    Ok(answer)
+    Ok(answer.into())
 }
 
 /// An app as DescribeLiveMessageApp shows it (`Disable` is a boolean here; the reference
@@ -143,11 +143,11 @@ pub(super) async fn list_apps(call: Call<'_>) -> Result<Fields, ApiError> {
             })
         })
         .collect();
-    let mut answer = fields(json!({ "HasMore": page.has_more, "AppList": apps }));
+    let mut answer = object(json!({ "HasMore": page.has_more, "AppList": apps }));
     if page.has_more {
         answer.insert("NextPageToken".into(), json!(page.next_page_token));
     }
-    Ok(answer)
+    Ok(answer.into())
 }
 
 pub(super) async fn modify_app_disable(call: Call<'_>) -> Result<Fields, ApiError> {
@@ -190,7 +190,7 @@ pub(super) async fn modify_app_audit(call: Call<'_>) -> Result<Fields, ApiError>
         .app
         .ok_or_else(missing_app)?;
     let custom = app.audit_type == 2;
-    let mut answer = fields(json!({
+    let mut answer = object(json!({
         "AppId": app.app_id,
         "AppSign": app.app_sign,
         "AuditType": app.audit_type,
@@ -199,5 +199,5 @@ pub(super) async fn modify_app_audit(call: Call<'_>) -> Result<Fields, ApiError>
     if custom {
         answer.insert("AuditUrl".into(), json!(app.audit_url));
     }
-    Ok(answer)
+    Ok(answer.into())
 }

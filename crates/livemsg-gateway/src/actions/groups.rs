@@ -6,7 +6,7 @@ use livemsg_proto::api::v1::{CreateGroupRequest, DescribeGroupRequest, ModifyGro
 use livemsg_proto::common::v1::GroupState;
 use serde_json::json;
 
-use super::{failed, fields, Call, Fields};
+use super::{failed, fields, object, Call, Fields};
 
 pub(super) async fn create_group(call: Call<'_>) -> Result<Fields, ApiError> {
     let params = call.params;
@@ -47,7 +47,7 @@ pub(super) async fn describe_group(call: Call<'_>) -> Result<Fields, ApiError> {
         .map_err(failed("DescribeGroup"))?
         .into_inner();
     // `Createtime`, `Deletatime`: spelled as the API reference (and the SDK models) spell them.
-    let mut answer = fields(json!({
+    let mut answer = object(json!({
         "GroupId": group.group_id,
         "GroupName": group.group_name,
         "GroupInfo": group.group_info,
@@ -65,7 +65,7 @@ pub(super) async fn describe_group(call: Call<'_>) -> Result<Fields, ApiError> {
         answer.insert("TotalTimes".into(), json!(group.total_joins));
         answer.insert("MsgAmount".into(), json!(group.msg_amount));
     }
-    Ok(answer)
+    Ok(answer.into())
 }
 
 pub(super) async fn modify_group(call: Call<'_>) -> Result<Fields, ApiError> {

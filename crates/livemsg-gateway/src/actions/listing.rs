@@ -5,7 +5,7 @@ use livemsg_domain::ApiError;
 use livemsg_proto::api::v1::{GroupSummary, ListGroupsByPageRequest, ListGroupsRequest};
 use serde_json::{json, Value};
 
-use super::{failed, fields, Call, Fields};
+use super::{failed, fields, object, Call, Fields};
 
 /// The items of both listings, spelled as the API reference spells them (`Createtime`).
 fn group_list(groups: &[GroupSummary]) -> Vec<Value> {
@@ -43,7 +43,7 @@ pub(super) async fn list_groups(call: Call<'_>) -> Result<Fields, ApiError> {
         .into_inner();
     // `Hasmore` and `NextpageToken` (a string, and absent when there is no more): spelled and
     // typed as the API reference has them.
-    let mut answer = fields(json!({
+    let mut answer = object(json!({
         "Hasmore": page.has_more,
         "GroupList": group_list(&page.groups),
     }));
@@ -53,7 +53,7 @@ pub(super) async fn list_groups(call: Call<'_>) -> Result<Fields, ApiError> {
             json!(page.next_page_token.to_string()),
         );
     }
-    Ok(answer)
+    Ok(answer.into())
 }
 
 pub(super) async fn list_groups_by_page(call: Call<'_>) -> Result<Fields, ApiError> {

@@ -6,6 +6,7 @@ use livemsg_proto::api::v1::{
     CheckUsersInGroupRequest, CheckUsersOnlineRequest, ListGroupUsersRequest,
     ModifyUserInfoRequest, UserPresence,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{failed, fields, Call, Fields};
@@ -36,18 +37,38 @@ pub(super) async fn list_group_users(call: Call<'_>) -> Result<Fields, ApiError>
         .await
         .map_err(failed("ListGroupUsers"))?
         .into_inner();
-    let users: Vec<Value> = page
-        .users
-        .iter()
-        .map(|u| json!({ "UserId": u.user_id, "UserInfo": u.user_info }))
-        .collect();
-    // `Hasmore`: spelled as the API reference spells it.
-    Ok(fields(json!({
-        "GroupId": page.group_id,
-        "NextPageToken": page.next_page_token,
-        "Hasmore": page.has_more,
-        "UserList": users,
-    })))
+    Ok(Fields::of(&UserPage {
+        group_id: &page.group_id,
+        next_page_token: page.next_page_token,
+        has_more: page.has_more,
+        user_list: page
+            .users
+            .iter()
+            .map(|u| UserEntry {
+                user_id: &u.user_id,
+                user_info: &u.user_info,
+            })
+            .collect(),
+    }))
+}
+
+/// A page of ListLiveMessageGroupUsers, serialized straight from the service's answer.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserPage<'a> {
+    group_id: &'a str,
+    next_page_token: i64,
+    /// `Hasmore`: spelled as the API reference spells it.
+    #[serde(rename = "Hasmore")]
+    has_more: bool,
+    user_list: Vec<UserEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserEntry<'a> {
+    user_id: &'a str,
+    user_info: &'a str,
 }
 
 pub(super) async fn check_users_in_group(call: Call<'_>) -> Result<Fields, ApiError> {

@@ -4,9 +4,10 @@
 use livemsg_domain::ApiError;
 use livemsg_proto::api::v1::{
     DeleteGroupMessageRequest, DeleteUserMessageRequest, ListGroupMessagesRequest,
-    SendGroupMessageRequest, SendUserMessageRequest,
+    SendGroupMessageRequest, SendUserMessageRequest, StoredMessage,
 };
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use super::{failed, fields, Call, Fields};
 
@@ -80,28 +81,60 @@ pub(super) async fn list_group_messages(call: Call<'_>) -> Result<Fields, ApiErr
         .await
         .map_err(failed("ListGroupMessages"))?
         .into_inner();
-    let messages: Vec<Value> = page
-        .messages
-        .iter()
-        .map(|m| {
-            json!({
-                "MsgTid": m.msg_tid,
-                "MsgType": m.msg_type,
-                "Body": m.body,
-                "Sender": { "UserId": m.sender_id, "UserInfo": m.sender_info },
-                "SeqNumber": m.seq_number,
-                "Timestamp": m.timestamp,
-                "TotalMessages": m.total_messages,
-            })
-        })
-        .collect();
-    // `Hasmore` as the API reference spells it; `NextPageToken` is 0 when there is no more.
-    Ok(fields(json!({
-        "GroupId": page.group_id,
-        "Hasmore": page.has_more,
-        "NextPageToken": page.next_page_token,
-        "MessageList": messages,
-    })))
+    Ok(Fields::of(&MessagePage {
+        group_id: &page.group_id,
+        has_more: page.has_more,
+        next_page_token: page.next_page_token,
+        message_list: page.messages.iter().map(MessageEntry::of).collect(),
+    }))
+}
+
+/// A page of ListLiveMessageGroupMessages, serialized straight from the service's answer.
+/// `Hasmore` as the API reference spells it; `NextPageToken` is 0 when there is no more.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessagePage<'a> {
+    group_id: &'a str,
+    #[serde(rename = "Hasmore")]
+    has_more: bool,
+    next_page_token: i64,
+    message_list: Vec<MessageEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessageEntry<'a> {
+    msg_tid: &'a str,
+    msg_type: i64,
+    body: &'a str,
+    sender: Sender<'a>,
+    seq_number: i64,
+    timestamp: i64,
+    total_messages: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Sender<'a> {
+    user_id: &'a str,
+    user_info: &'a str,
+}
+
+impl<'a> MessageEntry<'a> {
+    fn of(m: &'a StoredMessage) -> Self {
+        MessageEntry {
+            msg_tid: &m.msg_tid,
+            msg_type: m.msg_type,
+            body: &m.body,
+            sender: Sender {
+                user_id: &m.sender_id,
+                user_info: &m.sender_info,
+            },
+            seq_number: m.seq_number,
+            timestamp: m.timestamp,
+            total_messages: m.total_messages,
+        }
+    }
 }
 
 pub(super) async fn delete_group_message(call: Call<'_>) -> Result<Fields, ApiError> {

@@ -34,8 +34,40 @@ use crate::params::Params;
 /// The API version every request must name.
 pub(crate) const API_VERSION: &str = "2016-11-01";
 
-/// An operation's response fields (without `RequestId`).
-pub(crate) type Fields = Map<String, Value>;
+/// An operation's response fields (without `RequestId`): one JSON object, serialized once,
+/// straight from the value the action built (a typed response or a `serde_json` map).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fields(String);
+
+impl Fields {
+    /// No fields.
+    pub(crate) fn new() -> Self {
+        Fields("{}".to_owned())
+    }
+
+    /// The fields of `value`, which serializes to a JSON object (anything else, a mistake in an
+    /// action, answers with no fields and is logged).
+    pub(crate) fn of<T: serde::Serialize>(value: &T) -> Self {
+        match serde_json::to_string(value) {
+            Ok(text) if text.starts_with('{') && text.ends_with('}') => Fields(text),
+            other => {
+                tracing::error!(result = ?other.map(|_| ()), "a response is not a JSON object");
+                Fields::new()
+            }
+        }
+    }
+
+    /// The members of the object, without its braces (empty for no fields).
+    pub(crate) fn members(&self) -> &str {
+        self.0[1..self.0.len() - 1].trim()
+    }
+}
+
+impl From<Map<String, Value>> for Fields {
+    fn from(map: Map<String, Value>) -> Self {
+        Fields::of(&map)
+    }
+}
 
 /// What an action runs on: the caller, the app it names (for app-scoped actions) and its
 /// parameters, with clients of the service's family APIs.
@@ -351,8 +383,13 @@ fn failed(rpc: &'static str) -> impl Fn(tonic::Status) -> ApiError {
     move |status| livemsg_proto::api_error_from_call(&status, rpc)
 }
 
-/// `value` as response fields.
+/// `value` (a JSON object) as response fields.
 fn fields(value: Value) -> Fields {
+    Fields::of(&value)
+}
+
+/// `value` (a JSON object) as a map, for an action that adds fields to it.
+fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
