@@ -197,6 +197,7 @@ where
         elapsed,
         latency,
         cpu_secs: cpu.stop(),
+        by_process: Vec::new(),
     };
     (opened, stats)
 }
@@ -220,6 +221,7 @@ pub(crate) fn window(seen: &[Arc<Seen>], from: u64, to: u64, cpu_secs: f64) -> S
         elapsed: Duration::from_micros(to.saturating_sub(from)),
         latency,
         cpu_secs,
+        by_process: Vec::new(),
     }
 }
 

@@ -115,5 +115,6 @@ fn redis_benchmark(url: &str, concurrency: usize, requests: u64) -> anyhow::Resu
         elapsed,
         latency,
         cpu_secs,
+        by_process: Vec::new(),
     })
 }

@@ -406,6 +406,7 @@ async fn main() -> anyhow::Result<()> {
          - Whole run: {:.0} s.\n",
         started.elapsed().as_secs_f64()
     ));
+    report.push_str(&report::by_process(&lines));
     std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes())?;
     if let Some(path) = &bench.args.out {
         std::fs::write(path, &report)?;

@@ -436,6 +436,7 @@ impl Bench {
             elapsed,
             latency: histogram,
             cpu_secs,
+            by_process: Vec::new(),
         };
         self.push(
             "10. send -> watcher latency, 1,000 msg/s into one group, 100 watchers on 2 instances (ops = deliveries)",

@@ -97,3 +97,37 @@ pub(crate) fn table(lines: &[Line]) -> String {
     }
     out
 }
+
+/// Where each measured line's CPU went: seconds per 1,000 operations by process, for the lines
+/// run by the load runner (the others leave no breakdown).
+pub(crate) fn by_process(lines: &[Line]) -> String {
+    let measured: Vec<&Line> = lines
+        .iter()
+        .filter(|l| !l.stats.by_process.is_empty() && l.stats.ops > 0)
+        .collect();
+    let Some(first) = measured.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = first.stats.by_process.iter().map(|(n, _)| *n).collect();
+    let mut out = format!(
+        "\nCPU s / 1000 by process (the machine's busy CPU less the harness's, split by \
+         `/proc/<pid>/stat`; `other` is the kernel's own threads and anything else):\n\n\
+         | scenario | {} |\n|---|{}\n",
+        names.join(" | "),
+        "---:|".repeat(names.len())
+    );
+    for line in measured {
+        let per_1000: Vec<String> = line
+            .stats
+            .by_process
+            .iter()
+            .map(|(_, secs)| format!("{:.3}", secs * 1000.0 / line.stats.ops as f64))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {} |\n",
+            line.scenario,
+            per_1000.join(" | ")
+        ));
+    }
+    out
+}
