@@ -106,7 +106,7 @@ impl Bench {
         sqlx::query("CREATE TABLE bench_members (LIKE group_members INCLUDING ALL)")
             .execute(&self.seeded.pool)
             .await?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = livemsg_store::pool_options()
             .max_connections(CONCURRENCY as u32)
             .connect_with(self.seeded.pool.connect_options().as_ref().clone())
             .await?;

@@ -99,7 +99,7 @@ impl Bench {
         groups: usize,
         concurrency: usize,
     ) -> anyhow::Result<Stats> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = livemsg_store::pool_options()
             .max_connections(concurrency as u32)
             .connect_with(self.seeded.pool.connect_options().as_ref().clone())
             .await?;

@@ -185,7 +185,7 @@ impl Bench {
 
         // The floor: single-row INSERTs of the same rows into the same partitioned table,
         // autocommit, each with its own seq.
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = livemsg_store::pool_options()
             .max_connections(CONCURRENCY as u32)
             .connect_with(self.seeded.pool.connect_options().as_ref().clone())
             .await?;
@@ -256,7 +256,7 @@ impl Bench {
             .execute(&self.seeded.pool)
             .await?;
         let c = 32;
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = livemsg_store::pool_options()
             .max_connections(c as u32)
             .connect_with(self.seeded.pool.connect_options().as_ref().clone())
             .await?;

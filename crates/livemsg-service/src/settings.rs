@@ -121,8 +121,10 @@ impl DatabaseSettings {
     }
 
     /// A lazily connecting pool: the process starts even while Postgres is still coming up.
+    /// Connections are checked before use only after a second idle
+    /// ([`livemsg_store::pool_options`]).
     pub fn pool(&self) -> sqlx::PgPool {
-        sqlx::postgres::PgPoolOptions::new()
+        livemsg_store::pool_options()
             .max_connections(self.max_connections)
             .acquire_timeout(std::time::Duration::from_millis(self.acquire_timeout_ms))
             .connect_lazy_with(self.connect_options())

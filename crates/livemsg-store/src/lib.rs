@@ -33,6 +33,7 @@ mod members;
 mod membership;
 pub mod messages;
 mod moderation;
+mod pool;
 mod presence;
 mod records;
 mod scope;
@@ -53,6 +54,7 @@ pub use listing::{
 pub use members::{PageRequest, UserPage, LIST_ASCENDING, LIST_DESCENDING};
 pub use membership::{GroupOps, MembershipOp};
 pub use moderation::{MuteChange, MuteState};
+pub use pool::{pool_options, PING_IDLE_AFTER};
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };

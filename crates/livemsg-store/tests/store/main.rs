@@ -14,5 +14,6 @@ mod members;
 mod membership;
 mod messages;
 mod plans;
+mod pool;
 mod presence;
 mod wakeups;
