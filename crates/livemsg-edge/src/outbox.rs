@@ -1,7 +1,8 @@
-//! What waits to be written to one connection: bounded, and when full it gives up low-weight
-//! messages first (likes before bullet comments before gifts, by `Weight`). Answers and events
-//! are never dropped; a connection whose queue is full of them, or of high-weight messages, is
-//! closed as too slow.
+//! What waits to be written to one connection: bounded, and when full it gives up member-change
+//! notices first (the oldest: a newer one carries the room's count), then low-weight messages
+//! (likes before bullet comments before gifts, by `Weight`). Answers and other events are never
+//! dropped; a connection whose queue is full of them, or of high-weight messages, is closed as
+//! too slow.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -12,6 +13,10 @@ use tokio::sync::Notify;
 /// How much a frame matters when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
+    /// A member-change notice (`memberchange` of a join, a leave or a super group's count): each
+    /// carries the room's count as of its change, so a newer one supersedes an older one; when
+    /// the queue is full the oldest gives way, not the newest.
+    Members,
     /// A message of weight 1 to 4 (likes).
     Low,
     /// A message of weight 5 to 999,999 (bullet comments).
@@ -34,6 +39,7 @@ impl Tier {
 
     pub(crate) fn label(self) -> &'static str {
         match self {
+            Tier::Members => "members",
             Tier::Low => "low",
             Tier::Normal => "normal",
             Tier::High => "high",
@@ -51,14 +57,20 @@ impl Tier {
 /// is constant time, however full the queue (a connection that falls behind a busy room meets
 /// this on every frame).
 struct State {
-    tiers: [VecDeque<(u64, Utf8Bytes)>; 4],
+    tiers: [VecDeque<(u64, Utf8Bytes)>; 5],
     len: usize,
     next_number: u64,
     /// Set once: the connection is to be closed (too slow, taken over, ...), with a reason.
     closing: Option<&'static str>,
 }
 
-const TIERS: [Tier; 4] = [Tier::Low, Tier::Normal, Tier::High, Tier::Control];
+const TIERS: [Tier; 5] = [
+    Tier::Members,
+    Tier::Low,
+    Tier::Normal,
+    Tier::High,
+    Tier::Control,
+];
 
 impl State {
     /// The lowest tier with a frame waiting.
@@ -96,7 +108,7 @@ impl State {
 /// The counter of frames of `tier` dropped, registered once (a connection behind a busy room
 /// drops on every frame; looking the counter up each time would cost more than the drop).
 fn dropped(tier: Tier) -> &'static metrics::Counter {
-    static COUNTERS: std::sync::OnceLock<[metrics::Counter; 4]> = std::sync::OnceLock::new();
+    static COUNTERS: std::sync::OnceLock<[metrics::Counter; 5]> = std::sync::OnceLock::new();
     &COUNTERS.get_or_init(|| {
         TIERS.map(|t| metrics::counter!("livemsg_edge_frames_dropped_total", "tier" => t.label()))
     })[tier.index()]
@@ -140,9 +152,9 @@ impl Outbox {
     }
 
     /// Queues a frame. When the queue is full, the oldest frame of the lowest tier below
-    /// `High` makes room (or the new frame itself is dropped, if it is the lowest); when only
-    /// high-weight messages and control frames are waiting, the connection is closed as too
-    /// slow.
+    /// `High` makes room (or the new frame itself is dropped, if it is the lowest, unless it is
+    /// a member-change notice, which supersedes the oldest waiting); when only high-weight
+    /// messages and control frames are waiting, the connection is closed as too slow.
     pub fn push(&self, frame: Utf8Bytes, tier: Tier) {
         let mut state = self.state.lock().expect("outbox lock");
         if state.closing.is_some() {
@@ -159,7 +171,8 @@ impl Outbox {
                 return;
             }
             dropped(victim).increment(1);
-            if tier == victim {
+            let supersedes = tier == Tier::Members && !state.tiers[tier.index()].is_empty();
+            if tier == victim && !supersedes {
                 return;
             }
             state.tiers[victim.index()].pop_front();
@@ -250,6 +263,35 @@ mod tests {
         let state = outbox.state.lock().unwrap();
         assert_eq!(state.len, 0);
         assert!(state.tiers.iter().all(|q| q.capacity() <= 32));
+    }
+
+    #[test]
+    fn member_notices_give_way_first_the_oldest_first() {
+        let outbox = Outbox::new(4);
+        for i in 0..10 {
+            outbox.push(format!("count{i}").into(), Tier::Members);
+        }
+        assert!(!outbox.is_closing());
+        // The newest notices (the latest count) are kept.
+        assert_eq!(drain(&outbox), ["count6", "count7", "count8", "count9"]);
+
+        for i in 0..3 {
+            outbox.push(format!("count{i}").into(), Tier::Members);
+        }
+        outbox.push("like".into(), Tier::Low);
+        // Full: answers and likes push out member notices before anything else.
+        outbox.push("answer".into(), Tier::Control);
+        outbox.push("like2".into(), Tier::Low);
+        assert!(!outbox.is_closing());
+        assert_eq!(drain(&outbox), ["count2", "like", "answer", "like2"]);
+
+        // With no older notice to supersede, a notice is the lowest frame: itself dropped.
+        for i in 0..4 {
+            outbox.push(format!("like{i}").into(), Tier::Low);
+        }
+        outbox.push("count".into(), Tier::Members);
+        assert_eq!(outbox.state.lock().unwrap().len, 4);
+        assert_eq!(drain(&outbox), ["like0", "like1", "like2", "like3"]);
     }
 
     #[test]

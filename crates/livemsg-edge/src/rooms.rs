@@ -277,20 +277,23 @@ fn on_event(edge: &Arc<Edge>, room: &Arc<Room>, event: &GroupEvent) {
                     "joinUsers": joins, "leaveUsers": leaves }),
         )
     };
+    // Joins, leaves and a super group's count are notices a newer one supersedes (it carries
+    // the count): a viewer behind a joining crowd gives up old ones rather than its connection.
     match event.kind() {
         EventKind::UserEntered => {
             let frame = member_change(vec![&event.user_id], vec![]);
-            room.broadcast(&frame.into(), Tier::Control, None);
+            room.broadcast(&frame.into(), Tier::Members, None);
         }
         EventKind::UserLeft => {
             let frame = member_change(vec![], vec![&event.user_id]);
-            room.broadcast(&frame.into(), Tier::Control, None);
+            room.broadcast(&frame.into(), Tier::Members, None);
         }
         // Super groups: the count only, at most every 5 s (as the service reports it).
-        EventKind::MemberCount
-        | EventKind::BecameSuper
-        | EventKind::Reopened
-        | EventKind::Closed => {
+        EventKind::MemberCount => {
+            let frame = member_change(vec![], vec![]);
+            room.broadcast(&frame.into(), Tier::Members, None);
+        }
+        EventKind::BecameSuper | EventKind::Reopened | EventKind::Closed => {
             let frame = member_change(vec![], vec![]);
             room.broadcast(&frame.into(), Tier::Control, None);
         }
