@@ -188,6 +188,30 @@ impl Client {
         }
     }
 
+    /// Like [`Client::connect`], over a socket with a small receive buffer, so a client that
+    /// stops reading soon holds up the edge's writes instead of the kernels absorbing them.
+    pub(crate) async fn connect_small_buffer(edge: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4_096).unwrap();
+        let stream = socket.connect(edge.parse().unwrap()).await.unwrap();
+        let mut request = format!("ws://{edge}/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "livemsg.v1".parse().unwrap());
+        let (ws, _) = tokio_tungstenite::client_async(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .unwrap();
+        Client {
+            ws,
+            next_id: 1,
+            events: VecDeque::new(),
+            closed: false,
+        }
+    }
+
     /// Sends a frame as is.
     pub(crate) async fn send_raw(&mut self, text: &str) {
         self.ws.send(Message::Text(text.into())).await.unwrap();

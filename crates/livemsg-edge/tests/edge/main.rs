@@ -5,3 +5,4 @@ mod helpers;
 mod login;
 mod resume;
 mod rooms;
+mod slow;
