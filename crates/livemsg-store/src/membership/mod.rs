@@ -324,7 +324,7 @@ impl Store {
         let reported = sqlx::query(
             "WITH due AS (
              SELECT group_pk, app_id, member_count, next_event_seq FROM groups
-             WHERE state = 1 AND member_count IS DISTINCT FROM reported_count
+             WHERE is_super AND member_count IS DISTINCT FROM reported_count
                AND (count_reported_at IS NULL
                     OR count_reported_at <= now() - make_interval(secs => $1))
              ORDER BY group_pk

@@ -16,4 +16,5 @@ mod messages;
 mod plans;
 mod pool;
 mod presence;
+mod updates;
 mod wakeups;
