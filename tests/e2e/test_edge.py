@@ -105,7 +105,8 @@ def test_the_users_of_a_killed_edge_are_logged_off_within_the_heartbeat_bound(ma
         assert time.monotonic() - killed < 10, "the dead edge's user is still online"
         time.sleep(0.1)
     assert members(stack, app.app_id, "room1") == 1
-    # The survivor's viewer saw the leave, and its room goes on.
+    # The survivor's viewer saw its own join, then the leave, and its room goes on.
+    assert watcher.event("memberchange")["joinUsers"] == ["watcher"]
     assert watcher.event("memberchange")["leaveUsers"] == ["lost"]
     reason = stack.psql(
         f"SELECT reason FROM group_events WHERE app_id = '{app.app_id}' AND kind = 8 AND user_id = 'lost'")

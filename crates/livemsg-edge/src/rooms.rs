@@ -73,6 +73,8 @@ pub struct Room {
     members: Mutex<HashMap<String, Arc<Session>>>,
     /// The last seq of the group's message stream handed to the viewers.
     last_seq: AtomicI64,
+    /// True once the group's event stream is open (its starting point fixed by the service).
+    following: tokio::sync::watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
@@ -102,6 +104,7 @@ impl Room {
             group_id: group_id.to_owned(),
             members: Mutex::new(HashMap::new()),
             last_seq: AtomicI64::new(0),
+            following: tokio::sync::watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
         });
         let messages = tokio::spawn(follow_messages(Arc::downgrade(edge), Arc::downgrade(&room)));
@@ -120,6 +123,13 @@ impl Room {
         let mut members = self.members.lock().expect("room lock");
         members.insert(session.id.clone(), session);
         self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Waits until the room follows the group's events: every event committed from then on
+    /// reaches its viewers (a join made after this is seen by the joiner itself).
+    pub async fn following(&self) {
+        let mut following = self.following.subscribe();
+        let _ = following.wait_for(|f| *f).await;
     }
 
     /// The last seq handed to the viewers.
@@ -232,6 +242,9 @@ async fn follow_events(edge: Weak<Edge>, room: Weak<Room>) {
             from_seq: from,
         };
         let stream = edge_now.service.events().watch_group_events(request).await;
+        if stream.is_ok() {
+            room_now.following.send_replace(true);
+        }
         drop((edge_now, room_now));
         let mut stream = match stream {
             Ok(stream) => stream.into_inner(),

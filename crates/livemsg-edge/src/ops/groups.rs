@@ -22,6 +22,10 @@ use crate::{rooms, Edge};
 /// The most rooms one session may be in.
 const MAX_ROOMS: usize = 100;
 
+/// How long a join waits for a new room to follow the group's events (the service opening the
+/// stream) before it goes ahead anyway.
+const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) fn mute_json(state: &MuteStateResponse) -> Value {
     json!({ "groupId": state.group_id, "muteAll": state.mute_all,
             "muteUserList": state.muted_users, "whiteUserList": state.exempt_users })
@@ -116,7 +120,15 @@ pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Re
                 ));
             }
             let described = describe(edge, session, &group).await?;
-            edge.service
+            // In the room, and the room following the group's events, before the join commits:
+            // the viewer sees every member change from its own on, even one committed in the
+            // same batch as its join.
+            let was_in = session.in_room(&group);
+            let room = edge.room(&session.app_id, &group);
+            let last_seq = room.add(session.clone());
+            let _ = tokio::time::timeout(FOLLOW_WAIT, room.following()).await;
+            let joined = edge
+                .service
                 .membership()
                 .join_group(JoinGroupRequest {
                     app_id: session.app_id.clone(),
@@ -124,12 +136,22 @@ pub(super) async fn handle(edge: &Arc<Edge>, session: &Arc<Session>, request: Re
                     user_id: session.user_id.clone(),
                     user_info: session.user_extension.clone(),
                 })
-                .await
-                .map_err(|s| refusal(&s))?;
+                .await;
+            let joined = match joined {
+                Ok(joined) => joined.into_inner(),
+                Err(status) => {
+                    if !was_in {
+                        edge.drop_from_room(session, &room, false);
+                    }
+                    return Err(refusal(&status));
+                }
+            };
             session.join(&group);
-            let last_seq = edge.room(&session.app_id, &group).add(session.clone());
             let mute = band(edge, session, &group).await?;
-            Ok(group_json(&described, &mute, last_seq))
+            let mut info = group_json(&described, &mute, last_seq);
+            // The count as the join left it, the joiner included.
+            info["statistics"]["onlineCount"] = json!(joined.member_count);
+            Ok(info)
         }
         Request::LeaveGroup {
             group_id: group, ..

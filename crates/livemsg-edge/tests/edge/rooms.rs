@@ -29,6 +29,16 @@ async fn viewers_see_each_other_speak_and_come_and_go(pool: PgPool) {
         (json!("room"), json!("host"))
     );
     assert_eq!(info["muteStatus"]["muteAll"], false);
+    assert_eq!(
+        info["statistics"]["onlineCount"], 1,
+        "the count includes the joiner"
+    );
+    // The room follows the group from before the join: the joiner sees its own join too.
+    let own = alice.event("memberchange").await;
+    assert_eq!(
+        (own["joinUsers"].clone(), own["memberCount"].clone()),
+        (json!(["alice"]), json!(1))
+    );
     bob.ok(json!({"type": "joinGroup", "groupId": "room"}))
         .await;
     let change = alice.event("memberchange").await;
