@@ -1,16 +1,18 @@
 """Faults survived by the real processes: Postgres restarted under join churn, Redis stopped and
 started under signed traffic, the service killed behind a running gateway, half-open clients,
-and a gateway stopped under load. Each test brings its own Postgres or Redis where it disturbs
+a gateway stopped under load, and processes stopped the moment they start. Each test brings its own Postgres or Redis where it disturbs
 one, so nothing else in the suite is touched."""
 
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import grpc
 from alibabacloud_live20161101 import models as live
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+from conftest import ROOT, _binary
 from test_sdk import create_app_and_group, tea_client
 
 
@@ -223,3 +225,26 @@ def test_sigterm_under_load_fails_no_request(make_stack):
     assert results["failed"] == []
     assert results["after_sigterm"] > 0, "requests kept being served while draining"
     assert any("draining" in line for line in stack.gateway.lines())
+
+
+def _stopped_as_it_starts(name, env):
+    """Starts `name` and sends SIGTERM the moment it announces its address: its exit code."""
+    proc = subprocess.Popen([_binary(name)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if '"listen.addr"' in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    proc.stderr.read()
+    return proc.wait(timeout=30)
+
+
+def test_a_process_stopped_as_it_announces_its_address_stops_cleanly(make_stack):
+    # A supervisor may stop a process the moment it has started (a rollout undone, a probe that
+    # gave up): the stop is a clean one, not death by the signal.
+    stack = make_stack()
+    gateway_env = {k: v for k, v in stack.env.items() if not k.startswith("LIVEMSG__SECRETS__")}
+    gateway_env["LIVEMSG__GATEWAY__SERVICE_URL"] = f"http://{stack.grpc_addr}"
+    for _ in range(3):
+        assert _stopped_as_it_starts("livemsg-service", stack.env) == 0
+        assert _stopped_as_it_starts("livemsg-gateway", gateway_env) == 0

@@ -13,6 +13,8 @@ async fn main() -> anyhow::Result<()> {
         .load()
         .context("cannot read the edge settings")?;
     init_tracing(&settings.log);
+    // Before the address is announced: a stop that comes at once is a clean stop.
+    let stop = shutdown_signal();
     let app = Application::build(&settings)
         .await
         .with_context(|| format!("cannot start the edge on {}", settings.edge.listen))?;
@@ -22,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         service.url = %settings.edge.service_url,
         "livemsg edge listening"
     );
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     tracing::info!("livemsg edge stopped");
     Ok(())
 }

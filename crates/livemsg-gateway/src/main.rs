@@ -15,6 +15,8 @@ async fn main() -> anyhow::Result<()> {
         .load()
         .context("cannot read the gateway settings")?;
     init_tracing(&settings.log);
+    // Before the address is announced: a stop that comes at once is a clean stop.
+    let stop = shutdown_signal();
     let app = Application::build(&settings)
         .await
         .with_context(|| format!("cannot listen on {}", settings.gateway.listen))?;
@@ -24,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         service.url = %settings.gateway.service_url,
         "livemsg gateway listening"
     );
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     tracing::info!("livemsg gateway stopped");
     Ok(())
 }

@@ -15,6 +15,8 @@ async fn main() -> anyhow::Result<()> {
         .load()
         .context("cannot read the service settings")?;
     init_tracing(&settings.log);
+    // Before the address is announced: a stop that comes at once is a clean stop.
+    let stop = shutdown_signal();
     let app = Application::build(&settings)
         .await
         .with_context(|| format!("cannot start the service on {}", settings.service.listen))?;
@@ -23,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
         metrics.addr = %app.http_addr(),
         "livemsg service listening"
     );
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     tracing::info!("livemsg service stopped");
     Ok(())
 }
