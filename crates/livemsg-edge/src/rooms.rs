@@ -292,24 +292,23 @@ fn on_event(edge: &Arc<Edge>, room: &Arc<Room>, event: &GroupEvent) {
     };
     // Joins, leaves and a super group's count are notices a newer one supersedes (it carries
     // the count): a viewer behind a joining crowd gives up old ones rather than its connection.
-    match event.kind() {
-        EventKind::UserEntered => {
-            let frame = member_change(vec![&event.user_id], vec![]);
-            room.broadcast(&frame.into(), Tier::Members, None);
-        }
-        EventKind::UserLeft => {
-            let frame = member_change(vec![], vec![&event.user_id]);
-            room.broadcast(&frame.into(), Tier::Members, None);
-        }
+    // A change of the group's state is never given up.
+    let user = event.user_id.as_str();
+    let notice = match event.kind() {
+        EventKind::UserEntered => Some((vec![user], vec![], Tier::Members)),
+        EventKind::UserLeft => Some((vec![], vec![user], Tier::Members)),
         // Super groups: the count only, at most every 5 s (as the service reports it).
-        EventKind::MemberCount => {
-            let frame = member_change(vec![], vec![]);
-            room.broadcast(&frame.into(), Tier::Members, None);
-        }
+        EventKind::MemberCount => Some((vec![], vec![], Tier::Members)),
         EventKind::BecameSuper | EventKind::Reopened | EventKind::Closed => {
-            let frame = member_change(vec![], vec![]);
-            room.broadcast(&frame.into(), Tier::Control, None);
+            Some((vec![], vec![], Tier::Control))
         }
+        _ => None,
+    };
+    if let Some((joins, leaves, tier)) = notice {
+        room.broadcast(&member_change(joins, leaves).into(), tier, None);
+        return;
+    }
+    match event.kind() {
         EventKind::Kicked => {
             let frame: Utf8Bytes =
                 protocol::event("exit", json!({ "groupId": group, "reason": 2 })).into();

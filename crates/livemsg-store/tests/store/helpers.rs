@@ -75,6 +75,15 @@ pub(crate) struct Fixture {
     pub app_id: AppId,
 }
 
+/// A pool of one connection to the test's database, set up as livemsg's own pools are.
+pub(crate) async fn one_connection_pool(admin: &PgPool) -> PgPool {
+    livemsg_store::pool_options()
+        .max_connections(1)
+        .connect_with((*admin.connect_options()).clone())
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn fixture(pool: PgPool, threshold: i64) -> Fixture {
     let store = Store::new(pool, threshold, Keyring::generate());
     let account = store.create_account("test").await.unwrap();

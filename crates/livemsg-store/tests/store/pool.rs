@@ -23,11 +23,7 @@ async fn terminate(admin: &PgPool, pid: i32) {
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn an_idle_connection_the_server_dropped_is_replaced_before_use(admin: PgPool) {
-    let pool = livemsg_store::pool_options()
-        .max_connections(1)
-        .connect_with((*admin.connect_options()).clone())
-        .await
-        .unwrap();
+    let pool = one_connection_pool(&admin).await;
     let first = backend_pid(&pool).await.unwrap();
     terminate(&admin, first).await;
     tokio::time::sleep(livemsg_store::PING_IDLE_AFTER + Duration::from_millis(200)).await;
@@ -37,11 +33,7 @@ async fn an_idle_connection_the_server_dropped_is_replaced_before_use(admin: PgP
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn a_connection_in_steady_use_is_not_checked_before_each_statement(admin: PgPool) {
-    let pool = livemsg_store::pool_options()
-        .max_connections(1)
-        .connect_with((*admin.connect_options()).clone())
-        .await
-        .unwrap();
+    let pool = one_connection_pool(&admin).await;
     // Let the connection settle back into the pool (its return is checked in the background).
     let pid = backend_pid(&pool).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -25,11 +25,7 @@ async fn updates(pool: &PgPool) -> (i64, i64) {
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn emptying_and_reopening_groups_are_hot_updates(admin: PgPool) {
     const GROUPS: usize = 2000;
-    let pool = livemsg_store::pool_options()
-        .max_connections(1)
-        .connect_with((*admin.connect_options()).clone())
-        .await
-        .unwrap();
+    let pool = one_connection_pool(&admin).await;
     let f = fixture(pool.clone(), THRESHOLD).await;
     sqlx::query(
         "INSERT INTO groups (app_id, group_id)
