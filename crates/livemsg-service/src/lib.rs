@@ -239,10 +239,6 @@ impl Application {
                 self.store.clone(),
                 Duration::from_millis(self.settings.groups.count_event_interval_ms),
             )),
-            tokio::spawn(workers::outbox::sequence(
-                self.store.clone(),
-                Duration::from_millis(events.sequence_interval_ms),
-            )),
             tokio::spawn(workers::outbox::maintain(
                 self.store.clone(),
                 Duration::from_secs(events.retention_secs),

@@ -286,9 +286,6 @@ pub struct EventSettings {
     /// A watcher that reads nothing for this long while events wait for it is told it fell
     /// behind, and its stream ends; it resumes from the sequence number it is given.
     pub watcher_stall_ms: u64,
-    /// How often the sequencer looks for new events to number in their app's stream in case a
-    /// wake-up was lost (it is woken as soon as events are written).
-    pub sequence_interval_ms: u64,
 }
 
 impl Default for EventSettings {
@@ -296,7 +293,6 @@ impl Default for EventSettings {
         EventSettings {
             retention_secs: 86_400,
             watcher_stall_ms: 30_000,
-            sequence_interval_ms: 2_000,
         }
     }
 }

@@ -30,7 +30,7 @@ impl Store {
             let app_id = ids::app_id();
             let app_key = ids::app_key();
             let (key_name, sealed) = self.keyring.seal(&app_key_aad(&app_id), &app_key);
-            // The app and its event stream's row, in one statement.
+            // The app, its stream's counter and its callback cursor, in one statement.
             let row = sqlx::query_as::<_, AppRow>(
                 "WITH app AS (
                      INSERT INTO apps (app_id, account_id, app_name, app_key_key_id,
@@ -41,6 +41,8 @@ impl Store {
                      RETURNING *
                  ), stream AS (
                      INSERT INTO app_streams (app_id) SELECT app_id FROM app
+                 ), counter AS (
+                     INSERT INTO app_sequences (app_id) SELECT app_id FROM app
                  )
                  SELECT * FROM app",
             )
@@ -90,8 +92,7 @@ impl Store {
         url: &str,
     ) -> Result<AppRecord, StoreError> {
         // Callbacks turned on start from now: events from before, when nobody listened, are
-        // not sent. (The stream's row is locked by the update, so the sequencer cannot move it
-        // in between.)
+        // not sent. (Events that commit while this runs may be sent or not; none is sent twice.)
         sqlx::query_as::<_, AppRow>(
             "WITH app AS (
                  UPDATE apps SET event_callback_url = $4, modified_at = now()
@@ -100,9 +101,10 @@ impl Store {
                      AS was_off
              ), stream AS (
                  UPDATE app_streams s
-                 SET delivered_seq = s.next_seq - 1, batch_end = NULL, batch_id = NULL,
+                 SET delivered_seq = q.next_seq - 1, batch_end = NULL, batch_id = NULL,
                      attempts = 0, retry_at = NULL, failing_since = NULL
-                 FROM app WHERE s.app_id = app.app_id AND app.was_off AND $4 <> ''
+                 FROM app JOIN app_sequences q ON q.app_id = app.app_id
+                 WHERE s.app_id = app.app_id AND app.was_off AND $4 <> ''
              )
              SELECT * FROM app",
         )
@@ -145,11 +147,14 @@ impl Store {
             drop(tx);
             return self.find_app(scope).await;
         };
-        sqlx::query("INSERT INTO group_events (app_id, kind) VALUES ($1, $2)")
-            .bind(scope.app.as_str())
-            .bind(kind.as_i16())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "WITH {}",
+            crate::events::append_events("app_id, kind", "VALUES ($1::text, $2::smallint)", "kind")
+        ))
+        .bind(scope.app.as_str())
+        .bind(kind.as_i16())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.wrote_events();
         tracing::info!(app.id = %scope.app, disabled, "app disabled state changed");

@@ -64,8 +64,9 @@ impl Store {
              SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
              WHERE s.app_id IN (
                  SELECT s2.app_id FROM app_streams s2 JOIN apps a ON a.app_id = s2.app_id
+                 JOIN app_sequences q ON q.app_id = s2.app_id
                  WHERE a.event_callback_url <> ''
-                   AND s2.next_seq - 1 > s2.delivered_seq
+                   AND q.next_seq - 1 > s2.delivered_seq
                    AND (s2.lease_until IS NULL OR s2.lease_until < now())
                    AND (s2.retry_at IS NULL OR s2.retry_at <= now())
                  ORDER BY s2.retry_at NULLS FIRST, s2.app_id
@@ -219,14 +220,15 @@ impl Store {
                  CASE WHEN p.gave_up THEN NULL ELSE COALESCE(s.failing_since, now()) END,
              retry_at = CASE WHEN p.gave_up THEN NULL
                              ELSE now() + make_interval(secs => $3) END,
-             delivered_seq = CASE WHEN p.gave_up THEN s.next_seq - 1 ELSE s.delivered_seq END,
+             delivered_seq = CASE WHEN p.gave_up THEN p.head ELSE s.delivered_seq END,
              batch_end = CASE WHEN p.gave_up THEN NULL ELSE s.batch_end END,
              batch_id = CASE WHEN p.gave_up THEN NULL ELSE s.batch_id END,
              lease_owner = NULL, lease_until = NULL
-         FROM (SELECT app_id, delivered_seq AS before,
-                      failing_since IS NOT NULL
-                          AND failing_since <= now() - make_interval(secs => $4) AS gave_up
-               FROM app_streams WHERE app_id = $1 AND lease_owner = $2 FOR UPDATE) p
+         FROM (SELECT s.app_id, s.delivered_seq AS before, q.next_seq - 1 AS head,
+                      s.failing_since IS NOT NULL
+                          AND s.failing_since <= now() - make_interval(secs => $4) AS gave_up
+               FROM app_streams s JOIN app_sequences q ON q.app_id = s.app_id
+               WHERE s.app_id = $1 AND s.lease_owner = $2 FOR UPDATE OF s) p
          WHERE s.app_id = p.app_id
          RETURNING p.gave_up, s.attempts, s.delivered_seq - p.before AS dropped",
         )
@@ -270,8 +272,9 @@ impl Store {
     /// How many numbered events wait for their callback, over all apps with a callback URL.
     pub async fn callback_backlog(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COALESCE(sum(s.next_seq - 1 - s.delivered_seq), 0)::bigint
+            "SELECT COALESCE(sum(q.next_seq - 1 - s.delivered_seq), 0)::bigint
          FROM app_streams s JOIN apps a ON a.app_id = s.app_id
+         JOIN app_sequences q ON q.app_id = s.app_id
          WHERE a.event_callback_url <> ''",
         )
         .fetch_one(&self.pool)

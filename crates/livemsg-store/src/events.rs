@@ -1,10 +1,10 @@
-//! The outbox: every event of an app, numbered per group as it is written and per app by the
-//! sequencer, read back by watchers and pruned after its retention.
+//! The outbox: every event of an app, numbered per group and per app as it is written, read
+//! back by watchers and pruned after its retention.
 //!
-//! Membership changes write their events into the outbox (`group_events`) numbered per group.
-//! Logon and logoff write theirs with no group. The sequencer ([`Store::sequence_events`]) then
-//! numbers every committed event per app (`app_seq`), so an app's stream is one gapless sequence
-//! that keeps each group's order.
+//! Membership changes write their events into the outbox (`group_events`) numbered per group,
+//! under the group's lock. Logon and logoff write theirs with no group. Every event is also
+//! numbered in its app's stream (`app_seq`) by the statement that writes it ([`append_events`]),
+//! so an app's stream is one gapless sequence that keeps each group's order.
 
 use chrono::{DateTime, Utc};
 use livemsg_domain::events::EventKind;
@@ -46,6 +46,39 @@ pub struct AppEvent {
 pub(crate) const APP_EVENT_COLUMNS: &str =
     "e.app_seq, e.kind, g.group_id, e.seq, e.user_id, e.user_info,
      e.session_id, e.reason, e.member_count, e.payload::text AS payload, e.created_at";
+
+/// The end of a statement that appends events to the outbox, numbered in their apps' streams:
+/// `new_events ({columns}) AS ({rows})` and what numbers them, for a `WITH` list (the caller's
+/// own CTEs come before it, and `rows` may read them). `columns` must include `app_id`; an
+/// app's events are numbered in the order `order` (an `ORDER BY` list over `columns`), which
+/// must keep each group's order.
+///
+/// The apps' counters (`app_sequences`) are locked in app order and held until the transaction
+/// ends, so this must be the transaction's last lock: group rows, presence rows and the app's
+/// own row are locked before it. The next writer of an app then numbers after this one and
+/// commits after it, which keeps what readers see of a stream a gapless prefix. An app without a
+/// counter fails the statement (its events would have no number) rather than losing them.
+pub(crate) fn append_events(columns: &str, rows: &str, order: &str) -> String {
+    format!(
+        "new_events ({columns}) AS ({rows}),
+         counts AS (SELECT app_id, count(*) AS n FROM new_events GROUP BY app_id),
+         counters AS (
+             SELECT q.app_id FROM app_sequences q JOIN counts c ON c.app_id = q.app_id
+             ORDER BY q.app_id
+             FOR NO KEY UPDATE OF q
+         ),
+         taken AS (
+             UPDATE app_sequences q SET next_seq = q.next_seq + c.n
+             FROM counts c JOIN counters l ON l.app_id = c.app_id
+             WHERE q.app_id = c.app_id
+             RETURNING q.app_id, q.next_seq - c.n AS first_seq
+         )
+         INSERT INTO group_events ({columns}, app_seq)
+         SELECT {columns},
+                first_seq - 1 + row_number() OVER (PARTITION BY app_id ORDER BY {order})
+         FROM new_events LEFT JOIN taken USING (app_id)"
+    )
+}
 
 pub(crate) fn app_event(row: &PgRow) -> Result<AppEvent, StoreError> {
     Ok(AppEvent {
@@ -102,59 +135,6 @@ impl Store {
             .collect()
     }
 
-    /// Numbers committed events per app: up to `max_apps` apps (skipping those another instance
-    /// is numbering) and up to `max_events` events each. Returns how many events were numbered.
-    pub async fn sequence_events(&self, max_apps: i64, max_events: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Lock first, number after: the numbering statement then reads with a snapshot taken
-        // after the locks were granted, so it sees everything an earlier holder numbered.
-        let apps: Vec<String> = sqlx::query_scalar(
-            "SELECT s.app_id FROM app_streams s
-         WHERE s.app_id IN (SELECT DISTINCT app_id FROM group_events WHERE app_seq IS NULL)
-         ORDER BY s.app_id
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED",
-        )
-        .bind(max_apps)
-        .fetch_all(&mut *tx)
-        .await?;
-        if apps.is_empty() {
-            return Ok(0);
-        }
-        let numbered = sqlx::query(
-            "WITH todo AS (
-             SELECT e.event_id, s.app_id,
-                    s.next_seq - 1 + row_number() OVER (PARTITION BY s.app_id ORDER BY e.event_id)
-                        AS app_seq
-             FROM app_streams s CROSS JOIN LATERAL (
-                 SELECT event_id FROM group_events
-                 WHERE app_id = s.app_id AND app_seq IS NULL
-                 ORDER BY event_id LIMIT $2
-             ) e
-             WHERE s.app_id = ANY($1)
-         ), numbered AS (
-             UPDATE group_events g SET app_seq = t.app_seq
-             FROM todo t WHERE g.event_id = t.event_id
-             RETURNING g.app_id
-         )
-         UPDATE app_streams s SET next_seq = s.next_seq + c.n
-         FROM (SELECT app_id, count(*) AS n FROM numbered GROUP BY app_id) c
-         WHERE s.app_id = c.app_id
-         RETURNING c.n",
-        )
-        .bind(&apps)
-        .bind(max_events)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.wrote_events();
-        let mut total = 0u64;
-        for row in numbered {
-            total += u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-        }
-        Ok(total)
-    }
-
     /// An app's numbered events from `from_seq` on, in order, at most `limit`.
     pub async fn app_events(
         &self,
@@ -189,7 +169,6 @@ impl Store {
              JOIN app_streams s ON s.app_id = e.app_id
              JOIN apps a ON a.app_id = e.app_id
              WHERE e.created_at < now() - make_interval(secs => $1)
-               AND e.app_seq IS NOT NULL
                AND (e.app_seq <= s.delivered_seq OR a.event_callback_url = '')
              ORDER BY e.created_at
              LIMIT $2)",
@@ -218,7 +197,7 @@ impl Store {
 
     /// The app_seq an app's next numbered event will have.
     pub async fn app_event_head(&self, app_id: &AppId) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT next_seq FROM app_streams WHERE app_id = $1")
+        sqlx::query_scalar("SELECT next_seq FROM app_sequences WHERE app_id = $1")
             .bind(app_id.as_str())
             .fetch_optional(&self.pool)
             .await?

@@ -165,15 +165,18 @@ impl Store {
             return Ok(false);
         }
         let payload = serde_json::json!({ "groupInfo": new_info, "adminList": new_admins });
-        sqlx::query(
+        sqlx::query(&format!(
             "WITH changed AS (
                  UPDATE groups SET group_info = $2, admin_list = $3,
                                    next_event_seq = next_event_seq + 1
                  WHERE group_pk = $1
-             )
-             INSERT INTO group_events (group_pk, seq, app_id, kind, member_count, payload)
-             VALUES ($1, $4, $5, $6, $7, $8::jsonb)",
-        )
+             ), {}",
+            crate::events::append_events(
+                "group_pk, seq, app_id, kind, member_count, payload",
+                "VALUES ($1::bigint, $4::bigint, $5::text, $6::smallint, $7::bigint, $8::jsonb)",
+                "seq",
+            )
+        ))
         .bind(group_pk)
         .bind(&new_info)
         .bind(&new_admins)

@@ -64,7 +64,7 @@ impl Store {
             Some(false) => {}
         }
         let removed = self.evict_in(&mut tx, &scope.app, group_id).await?;
-        sqlx::query(
+        sqlx::query(&format!(
             "WITH deleted AS (
                  UPDATE groups SET deleted = TRUE, deleted_at = now(), deletor = $3,
                                    next_event_seq = next_event_seq + 1
@@ -74,10 +74,13 @@ impl Store {
                  UPDATE apps SET live_groups = live_groups - 1,
                                  deleted_groups = deleted_groups + 1
                  WHERE app_id = $1
-             )
-             INSERT INTO group_events (group_pk, seq, app_id, kind, member_count)
-             SELECT group_pk, seq, $1, $4, member_count FROM deleted",
-        )
+             ), {}",
+            crate::events::append_events(
+                "group_pk, seq, app_id, kind, member_count",
+                "SELECT group_pk, seq, $1::text, $4::smallint, member_count FROM deleted",
+                "seq",
+            )
+        ))
         .bind(scope.app.as_str())
         .bind(group_id.as_str())
         .bind(operator.map_or("", |o| o.as_str()))
@@ -124,7 +127,7 @@ impl Store {
                 recovering: true,
             });
         }
-        sqlx::query(
+        sqlx::query(&format!(
             "WITH recovered AS (
                  UPDATE groups SET deleted = FALSE, deleted_at = NULL, deletor = '',
                                    next_event_seq = next_event_seq + 1
@@ -134,10 +137,13 @@ impl Store {
                  UPDATE apps SET live_groups = live_groups + 1,
                                  deleted_groups = deleted_groups - 1
                  WHERE app_id = $1
-             )
-             INSERT INTO group_events (group_pk, seq, app_id, kind, member_count)
-             SELECT group_pk, seq, $1, $3, member_count FROM recovered",
-        )
+             ), {}",
+            crate::events::append_events(
+                "group_pk, seq, app_id, kind, member_count",
+                "SELECT group_pk, seq, $1::text, $3::smallint, member_count FROM recovered",
+                "seq",
+            )
+        ))
         .bind(scope.app.as_str())
         .bind(group_id.as_str())
         .bind(EventKind::GroupRecovered.as_i16())

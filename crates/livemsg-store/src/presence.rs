@@ -130,10 +130,14 @@ impl Store {
                 StoreError::AppNotFound
             });
         }
-        sqlx::query(
-            "INSERT INTO group_events (app_id, kind, user_id, session_id, reason)
-         VALUES ($1, $2, $3, $4, $5)",
-        )
+        sqlx::query(&format!(
+            "WITH {}",
+            crate::events::append_events(
+                "app_id, kind, user_id, session_id, reason",
+                "VALUES ($1::text, $2::smallint, $3::text, $4::text, $5::smallint)",
+                "user_id",
+            )
+        ))
         .bind(app_id.as_str())
         .bind(kind.as_i16())
         .bind(user_id.as_str())

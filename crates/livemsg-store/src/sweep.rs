@@ -55,7 +55,8 @@ impl Store {
         app_id: &AppId,
         limit: i64,
     ) -> Result<SweepStep, StoreError> {
-        let logged_off: i64 = sqlx::query_scalar(
+        // One logoff event per user logged off: the statement's row count is both.
+        let logged_off = sqlx::query(&format!(
             "WITH due AS (
                  SELECT p.user_id FROM user_presence p JOIN apps a ON a.app_id = p.app_id
                  WHERE p.app_id = $1 AND p.online AND a.disabled
@@ -65,18 +66,20 @@ impl Store {
                  UPDATE user_presence p SET online = FALSE, changed_at = now()
                  FROM due WHERE p.app_id = $1 AND p.user_id = due.user_id
                  RETURNING p.user_id
-             ), events AS (
-                 INSERT INTO group_events (app_id, kind, user_id, session_id, reason)
-                 SELECT $1, $3, user_id, '', $4 FROM off ORDER BY user_id
-             )
-             SELECT count(*) FROM off",
-        )
+             ), {}",
+            crate::events::append_events(
+                "app_id, kind, user_id, session_id, reason",
+                "SELECT $1::text, $3::smallint, user_id, '', $4::smallint FROM off",
+                "user_id",
+            )
+        ))
         .bind(app_id.as_str())
         .bind(limit)
         .bind(EventKind::Logoff.as_i16())
         .bind(LOGOFF_APP_DISABLED)
-        .fetch_one(&self.pool)
-        .await?;
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if logged_off > 0 {
             self.wrote_events();
         }
@@ -103,7 +106,7 @@ impl Store {
             }
         }
         Ok(SweepStep {
-            logged_off: logged_off as u64,
+            logged_off,
             groups_emptied: emptied,
         })
     }

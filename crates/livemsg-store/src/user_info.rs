@@ -74,7 +74,7 @@ impl Store {
             }
             groups.push(group_id);
         }
-        sqlx::query(
+        sqlx::query(&format!(
             "WITH changed AS (
                  UPDATE group_members SET user_info = $3
                  WHERE group_pk = ANY($1) AND user_id = $2 AND user_info IS DISTINCT FROM $3
@@ -83,12 +83,14 @@ impl Store {
                  UPDATE groups g SET next_event_seq = g.next_event_seq + 1
                  FROM changed c WHERE g.group_pk = c.group_pk
                  RETURNING g.group_pk, g.next_event_seq - 1 AS seq, g.member_count
-             )
-             INSERT INTO group_events (group_pk, seq, app_id, kind, user_id, user_info,
-                                       member_count)
-             SELECT group_pk, seq, $4, $5, $2, $3, member_count FROM bumped
-             ORDER BY group_pk",
-        )
+             ), {}",
+            crate::events::append_events(
+                "group_pk, seq, app_id, kind, user_id, user_info, member_count",
+                "SELECT group_pk, seq, $4::text, $5::smallint, $2::text, $3::text, member_count
+                 FROM bumped",
+                "group_pk",
+            )
+        ))
         .bind(&normal)
         .bind(user_id.as_str())
         .bind(info.as_str())

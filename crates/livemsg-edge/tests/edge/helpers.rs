@@ -34,7 +34,6 @@ pub(crate) async fn stack(pool: PgPool) -> Stack {
     settings.internal.gateway_token = TOKEN.into();
     settings.internal.tier_token = TOKEN.into();
     settings.service.event_poll_ms = 20;
-    settings.events.sequence_interval_ms = 20;
     settings.messages.channel_prefix = format!("edgetest{:016x}", rand::random::<u64>());
     settings.secrets = SecretsSettings::single("test", &Keyring::new_key_base64());
     let keyring = settings.secrets.keyring().unwrap();

@@ -1,5 +1,5 @@
 //! The service's background work, apart from request handlers: group commit of joins and
-//! leaves ([`batcher`]), the outbox's sequencer, count reports and retention ([`outbox`]), the
+//! leaves ([`batcher`]), the outbox's count reports and retention ([`outbox`]), the
 //! purge of deleted groups and the emptying of disabled apps ([`lifecycle`]), and HTTP callback
 //! delivery ([`callbacks`]), and the relay that wakes them when another instance writes events
 //! ([`wake`]). Each runs in every instance; locks and leases in Postgres keep each

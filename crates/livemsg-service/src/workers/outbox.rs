@@ -1,5 +1,5 @@
-//! Background work on the outbox, in every service instance: super-group count reports, the
-//! app sequencer, and retention (with the callback backlog gauge).
+//! Background work on the outbox, in every service instance: super-group count reports and
+//! retention (with the callback backlog gauge).
 
 use std::time::Duration;
 
@@ -16,42 +16,6 @@ pub(crate) async fn report_counts(store: Store, interval: Duration) {
         tick.tick().await;
         if let Err(err) = store.report_super_group_counts(interval).await {
             tracing::warn!(error = ?err, "super group count report failed");
-        }
-    }
-}
-
-/// Apps numbered per round.
-const APPS_PER_ROUND: i64 = 64;
-/// Events numbered per app and round.
-const EVENTS_PER_APP: i64 = 5_000;
-
-/// Numbers new events into their app's stream as soon as they are written, looking every
-/// `interval` in case a wake-up was lost. Under load it looks no more often than every
-/// `SPACING_UNDER_LOAD / 2` (at once again only when a round was full, so a backlog drains
-/// without waiting): each round costs a fixed lookup and commit whatever it numbers, and a
-/// sequencer that looked again the moment it had numbered anything would spend them on a handful
-/// of events each time while joins commit. Runs in every instance; the store keeps each app to
-/// one numbering at a time.
-pub(crate) async fn sequence(store: Store, interval: Duration) {
-    let mut written = store.events_written();
-    let spacing = interval.min(super::wake::SPACING_UNDER_LOAD / 2);
-    loop {
-        written.borrow_and_update();
-        let looked = tokio::time::Instant::now();
-        match store.sequence_events(APPS_PER_ROUND, EVENTS_PER_APP).await {
-            Ok(numbered) if numbered < EVENTS_PER_APP as u64 => {
-                if numbered > 0 {
-                    metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
-                }
-                super::wake::until_written(&mut written, looked, spacing, interval).await;
-            }
-            Ok(numbered) => {
-                metrics::counter!("livemsg_events_sequenced_total").increment(numbered);
-            }
-            Err(err) => {
-                tracing::warn!(error = ?err, "event sequencing failed");
-                tokio::time::sleep(interval).await;
-            }
         }
     }
 }

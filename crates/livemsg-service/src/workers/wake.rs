@@ -1,5 +1,5 @@
-//! Wakes event readers across instances. The store wakes this process's readers (the
-//! sequencer, the callback dispatcher, event watchers) as soon as it commits events; this relay
+//! Wakes event readers across instances. The store wakes this process's readers (the callback
+//! dispatcher, event watchers) as soon as it commits events; this relay
 //! tells the other instances through Postgres `LISTEN/NOTIFY`, so that nobody has to poll for
 //! events: the readers' intervals are only a fallback for a lost notification.
 //!
@@ -14,7 +14,7 @@ use livemsg_store::Store;
 use sqlx::postgres::PgListener;
 
 /// The least time between two looks of a reader that commits keep waking: what event streams
-/// and the callback dispatcher polled at before (the sequencer: half of it). Under load no
+/// and the callback dispatcher polled at before. Under load no
 /// reader looks more often than it did when it polled (every commit of an app with a thousand
 /// followed rooms would otherwise make a thousand streams look); at rest none looks at all, and
 /// the first event after a quiet spell is looked for at once.

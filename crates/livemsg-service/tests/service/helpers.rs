@@ -266,7 +266,6 @@ pub(crate) async fn another_instance(
 ) -> livemsg_proto::events::v1::event_service_client::EventServiceClient<AuthenticatedChannel> {
     let mut settings = test_settings();
     settings.service.event_poll_ms = 20;
-    settings.events.sequence_interval_ms = 20;
     tune(&mut settings);
     let other = Application::build_with_pool(&settings, pool).await.unwrap();
     let addr = other.local_addr();

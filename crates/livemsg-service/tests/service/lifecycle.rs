@@ -106,7 +106,6 @@ async fn a_group_stream_tells_of_deletion_recovery_and_info_changes(pool: PgPool
 async fn disabling_an_app_logs_its_users_off_and_empties_its_groups(pool: PgPool) {
     let h = start_configured(pool, 2_000, |s| {
         s.service.event_poll_ms = 20;
-        s.events.sequence_interval_ms = 20;
     })
     .await;
     h.create_group("room").await;

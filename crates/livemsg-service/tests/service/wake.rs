@@ -1,5 +1,5 @@
-//! Nobody polls for events: streams and the sequencer wake when events are committed, in the
-//! instance that wrote them and, through Postgres `LISTEN/NOTIFY`, in the others.
+//! Nobody polls for events: streams wake when events are committed, in the instance that wrote
+//! them and, through Postgres `LISTEN/NOTIFY`, in the others.
 
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ use crate::helpers::*;
 /// within seconds was woken.
 fn never_poll(settings: &mut ServiceSettings) {
     settings.service.event_poll_ms = 600_000;
-    settings.events.sequence_interval_ms = 600_000;
     settings.callbacks.poll_ms = 600_000;
 }
 
@@ -57,7 +56,7 @@ async fn events_written_through_one_instance_wake_the_streams_of_another(pool: P
         let event = within_seconds(&mut group).await;
         assert_eq!((event.seq, event.user_id.as_str()), (n, user));
         assert_eq!(event.kind(), EventKind::UserEntered);
-        // The app's stream needs the event numbered by a sequencer first: woken too.
+        // The app's stream is woken by the same commit.
         let event = within_seconds(&mut app).await;
         assert_eq!((event.app_seq, event.user_id.as_str()), (n, user));
     }

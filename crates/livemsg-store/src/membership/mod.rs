@@ -8,12 +8,13 @@
 //! different groups never wait for each other.
 //!
 //! Under the lock, a batch is worked out in memory from the members it touches (read in one
-//! query) and written set-wise: one statement deletes, inserts and updates every member row,
-//! updates every group and appends every event. A batch costs five round trips and one commit,
-//! however many changes it carries.
+//! query) and written set-wise: one statement deletes, inserts and updates every member row and
+//! updates every group, and a last one appends every event, numbered in its app's stream. A batch
+//! costs six round trips and one commit, however many changes it carries.
 
 use livemsg_domain::events::EventKind;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use livemsg_domain::{AppId, GroupId, MembershipChange, UserId, UserInfo};
 use sqlx::Row;
@@ -69,6 +70,46 @@ pub struct GroupOps<'a> {
     pub ops: &'a [MembershipOp],
 }
 
+/// The set-wise writes of a batch: member rows deleted and written, groups updated. Member rows
+/// deleted and written are disjoint sets, so no row is modified twice.
+const WRITE_BATCH: &str = "WITH deleted AS (
+         DELETE FROM group_members m
+         USING unnest($8::bigint[], $9::text[]) AS d(group_pk, user_id)
+         WHERE m.group_pk = d.group_pk AND m.user_id = d.user_id
+     ), written AS (
+         INSERT INTO group_members (group_pk, user_id, position, user_info)
+         SELECT * FROM unnest($10::bigint[], $11::text[], $12::bigint[], $13::text[])
+         ON CONFLICT (group_pk, user_id) DO UPDATE
+         SET position = COALESCE(EXCLUDED.position, group_members.position),
+             user_info = EXCLUDED.user_info
+     )
+     UPDATE groups g
+     SET state = u.state, member_count = u.member_count,
+         next_position = u.next_position, total_joins = u.total_joins,
+         next_event_seq = u.next_event_seq,
+         reported_count = CASE WHEN u.became_super THEN u.member_count ELSE g.reported_count END,
+         count_reported_at = CASE WHEN u.became_super THEN now() ELSE g.count_reported_at END
+     FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[],
+                 $5::bigint[], $6::bigint[], $7::boolean[])
+          AS u(group_pk, state, member_count, next_position, total_joins,
+               next_event_seq, became_super)
+     WHERE g.group_pk = u.group_pk";
+
+/// The batch's events, numbered in their apps' streams: a statement of its own, the batch's
+/// last, so that the apps' counters are held only for it and the commit (the writes above can
+/// take a millisecond, and another batch of the same app would wait for them too).
+static APPEND_BATCH_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}",
+        crate::events::append_events(
+            "group_pk, seq, app_id, kind, user_id, user_info, member_count",
+            "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[],
+                                  $5::text[], $6::text[], $7::bigint[])",
+            "group_pk, seq",
+        )
+    )
+});
+
 impl Store {
     /// Applies one change to one group (alone in its transaction) and returns what it did.
     pub async fn apply_one(
@@ -107,8 +148,8 @@ impl Store {
     /// not exist (the others are applied all the same).
     ///
     /// The groups' rows are locked in one statement, in `group_pk` order, so two transactions over
-    /// overlapping groups queue instead of deadlocking. Their new states and all their events are
-    /// written in one more statement: a batch of `k` joins costs `k + 4` round trips, not `5k`.
+    /// overlapping groups queue instead of deadlocking. Their new states are written in one more
+    /// statement and all their events in a last one, whatever the number of changes.
     ///
     /// A group of a disabled app takes no join: a group whose changes include one is answered
     /// `AppDisabled` (and nothing of it is applied); leaves still go through.
@@ -252,60 +293,34 @@ impl Store {
         }
         if !writes.pks.is_empty() || !writes.upsert_pks.is_empty() || !writes.deleted_pks.is_empty()
         {
-            // Member rows deleted and written are disjoint sets, so no row is modified twice.
-            sqlx::query(
-                "WITH deleted AS (
-                 DELETE FROM group_members m
-                 USING unnest($15::bigint[], $16::text[]) AS d(group_pk, user_id)
-                 WHERE m.group_pk = d.group_pk AND m.user_id = d.user_id
-             ), written AS (
-                 INSERT INTO group_members (group_pk, user_id, position, user_info)
-                 SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::text[])
-                 ON CONFLICT (group_pk, user_id) DO UPDATE
-                 SET position = COALESCE(EXCLUDED.position, group_members.position),
-                     user_info = EXCLUDED.user_info
-             ), updated AS (
-                 UPDATE groups g
-                 SET state = u.state, member_count = u.member_count,
-                     next_position = u.next_position, total_joins = u.total_joins,
-                     next_event_seq = u.next_event_seq,
-                     reported_count =
-                         CASE WHEN u.became_super THEN u.member_count ELSE g.reported_count END,
-                     count_reported_at =
-                         CASE WHEN u.became_super THEN now() ELSE g.count_reported_at END
-                 FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[],
-                             $5::bigint[], $6::bigint[], $7::boolean[])
-                      AS u(group_pk, state, member_count, next_position, total_joins,
-                           next_event_seq, became_super)
-                 WHERE g.group_pk = u.group_pk
-             )
-             INSERT INTO group_events
-                 (group_pk, seq, app_id, kind, user_id, user_info, member_count)
-             SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::text[], $11::smallint[],
-                                  $12::text[], $13::text[], $14::bigint[])",
-            )
-            .bind(&writes.pks)
-            .bind(&writes.states)
-            .bind(&writes.counts)
-            .bind(&writes.positions)
-            .bind(&writes.joins)
-            .bind(&writes.next_seqs)
-            .bind(&writes.became_super)
-            .bind(&writes.event_pks)
-            .bind(&writes.event_seqs)
-            .bind(&writes.event_apps)
-            .bind(&writes.event_kinds)
-            .bind(&writes.event_users)
-            .bind(&writes.event_infos)
-            .bind(&writes.event_counts)
-            .bind(&writes.deleted_pks)
-            .bind(&writes.deleted_users)
-            .bind(&writes.upsert_pks)
-            .bind(&writes.upsert_users)
-            .bind(&writes.upsert_positions)
-            .bind(&writes.upsert_infos)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(WRITE_BATCH)
+                .bind(&writes.pks)
+                .bind(&writes.states)
+                .bind(&writes.counts)
+                .bind(&writes.positions)
+                .bind(&writes.joins)
+                .bind(&writes.next_seqs)
+                .bind(&writes.became_super)
+                .bind(&writes.deleted_pks)
+                .bind(&writes.deleted_users)
+                .bind(&writes.upsert_pks)
+                .bind(&writes.upsert_users)
+                .bind(&writes.upsert_positions)
+                .bind(&writes.upsert_infos)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !writes.event_pks.is_empty() {
+            sqlx::query(&APPEND_BATCH_EVENTS)
+                .bind(&writes.event_pks)
+                .bind(&writes.event_seqs)
+                .bind(&writes.event_apps)
+                .bind(&writes.event_kinds)
+                .bind(&writes.event_users)
+                .bind(&writes.event_infos)
+                .bind(&writes.event_counts)
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(results)
     }
@@ -321,7 +336,7 @@ impl Store {
         &self,
         interval: std::time::Duration,
     ) -> Result<u64, StoreError> {
-        let reported = sqlx::query(
+        let reported = sqlx::query(&format!(
             "WITH due AS (
              SELECT group_pk, app_id, member_count, next_event_seq FROM groups
              WHERE is_super AND member_count IS DISTINCT FROM reported_count
@@ -336,10 +351,14 @@ impl Store {
                  reported_count = d.member_count,
                  count_reported_at = now()
              FROM due d WHERE g.group_pk = d.group_pk
-         )
-         INSERT INTO group_events (group_pk, seq, app_id, kind, member_count, created_at)
-         SELECT group_pk, next_event_seq, app_id, $2, member_count, now() FROM due",
-        )
+         ), {}",
+            crate::events::append_events(
+                "group_pk, seq, app_id, kind, member_count, created_at",
+                "SELECT group_pk, next_event_seq, app_id, $2::smallint, member_count, now()
+                 FROM due",
+                "group_pk",
+            )
+        ))
         .bind(interval.as_secs_f64())
         .bind(EventKind::MemberCount.as_i16())
         .execute(&self.pool)

@@ -7,7 +7,6 @@ use livemsg_store::{AppEvent, GroupChanges, LOGOFF_APP_DISABLED};
 use crate::helpers::*;
 
 async fn app_events(f: &Fixture) -> Vec<AppEvent> {
-    sequence_all(&f.store).await;
     f.store.app_events(&f.app_id, 1, 10_000).await.unwrap()
 }
 

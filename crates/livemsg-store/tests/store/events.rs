@@ -97,6 +97,13 @@ async fn a_change_that_rolls_back_leaves_no_event(pool: PgPool) {
     let events = f.store.group_events(&f.app_id, &g, 1, 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].seq, 1, "no gap where the rolled-back change was");
+    // Nor in the app's stream: the rolled-back change gave its numbers back.
+    let stream = f.store.app_events(&f.app_id, 1, 10).await.unwrap();
+    assert_eq!(
+        stream.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        (1..=stream.len() as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(stream.last().unwrap().user_id.as_deref(), Some("ok2"));
 }
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
@@ -231,14 +238,20 @@ async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(poo
         .logon(&f.app_id, &uid("first"), "s-1")
         .await
         .unwrap();
-    // Sequencers run while 60 changes race over two groups.
+    // A reader follows the stream while 60 changes race over two groups: whatever it reads is
+    // numbered from 1 without a gap, however the writers' commits interleave with its reads.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sequencer = {
-        let (store, stop) = (f.store.clone(), stop.clone());
+    let reader = {
+        let (store, app, stop) = (f.store.clone(), f.app_id.clone(), stop.clone());
         tokio::spawn(async move {
+            let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                store.sequence_events(64, 5).await.unwrap();
+                let seen = store.app_events(&app, 1, 1_000).await.unwrap();
+                let seqs: Vec<i64> = seen.iter().map(|e| e.app_seq).collect();
+                assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+                reads += 1;
             }
+            reads
         })
     };
     let mut tasks = Vec::new();
@@ -265,8 +278,7 @@ async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(poo
         .await
         .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    sequencer.await.unwrap();
-    sequence_all(&f.store).await;
+    assert!(reader.await.unwrap() > 0);
 
     let events = f.store.app_events(&f.app_id, 1, 1_000).await.unwrap();
     // 60 joins and 20 leaves, a logon and a logoff: each once, numbered 1..=82.
@@ -293,14 +305,85 @@ async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(poo
             .collect();
         assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "group {group}");
     }
-    // Reading from the middle resumes exactly there.
+    // Reading from the middle resumes exactly there, and the head is the next number.
     let tail = f.store.app_events(&f.app_id, 80, 10).await.unwrap();
     assert_eq!(
         tail.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
         [80, 81, 82]
     );
-    // Nothing is numbered twice.
-    assert_eq!(f.store.sequence_events(64, 100).await.unwrap(), 0);
+    assert_eq!(f.store.app_event_head(&f.app_id).await.unwrap(), 83);
+}
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn batches_over_two_apps_in_opposite_orders_number_both_streams_without_gaps(pool: PgPool) {
+    let f = fixture(pool, THRESHOLD).await;
+    let other = f
+        .store
+        .create_app(new_app(f.account_id, DataCenter::CnShanghai))
+        .await
+        .unwrap();
+    let other = AppId::parse(&other.app_id).unwrap();
+    let (a, b) = (GroupId::parse("a").unwrap(), GroupId::parse("b").unwrap());
+    for app in [&f.app_id, &other] {
+        for group in [&a, &b] {
+            f.store
+                .create_group(
+                    &scope_of(f.account_id, app, DataCenter::CnShanghai),
+                    new_group(group.as_str()),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    // Two writers each commit batches that touch both apps, one naming them in the opposite
+    // order of the other: the apps' counters are taken in one order, so neither waits for the
+    // other forever, and every change lands.
+    let writers = [
+        (f.app_id.clone(), other.clone()),
+        (other.clone(), f.app_id.clone()),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(w, (first, second))| {
+        let (store, a, b) = (f.store.clone(), a.clone(), b.clone());
+        tokio::spawn(async move {
+            for i in 0..25 {
+                let ops = [join(format!("w{w}u{i}"))];
+                let group = if w == 0 { &a } else { &b };
+                let batch = [
+                    livemsg_store::GroupOps {
+                        app_id: &first,
+                        group_id: group,
+                        ops: &ops,
+                    },
+                    livemsg_store::GroupOps {
+                        app_id: &second,
+                        group_id: group,
+                        ops: &ops,
+                    },
+                ];
+                for result in store.apply_to_groups(&batch).await.unwrap() {
+                    assert!(result.unwrap()[0].changed);
+                }
+            }
+        })
+    })
+    .collect::<Vec<_>>();
+    for writer in writers {
+        tokio::time::timeout(std::time::Duration::from_secs(30), writer)
+            .await
+            .expect("no writer waits forever")
+            .unwrap();
+    }
+    for app in [&f.app_id, &other] {
+        let events = f.store.app_events(app, 1, 1_000).await.unwrap();
+        // 50 joins per app, one event each: numbered 1..=50.
+        assert_eq!(
+            events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+            (1..=50).collect::<Vec<_>>(),
+            "app {app}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
@@ -311,12 +394,8 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
     let lease = Duration::from_secs(30);
     f.callbacks_to("https://example.com/cb").await;
     f.join_each(&g, 0..4).await;
-    f.store
-        .logon(&f.app_id, &uid("unsequenced"), "")
-        .await
-        .unwrap();
-    // Two delivered, two waiting, one not yet numbered.
-    f.store.sequence_events(64, 4).await.unwrap();
+    f.store.logon(&f.app_id, &uid("later"), "").await.unwrap();
+    // Two delivered; two joins and the logon waiting.
     f.store
         .claim_callback_streams("A", lease, 10)
         .await
@@ -332,7 +411,7 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
         .callback_batch_delivered(f.app_id.as_str(), "A", batch.end)
         .await
         .unwrap());
-    assert_eq!(f.store.callback_backlog().await.unwrap(), 2);
+    assert_eq!(f.store.callback_backlog().await.unwrap(), 3);
 
     assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 2);
     let kept = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
@@ -345,9 +424,8 @@ async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
             .unwrap(),
         0
     );
-    // Without a callback URL nothing waits: numbered events go.
+    // Without a callback URL nothing waits: old events go.
     f.callbacks_to("").await;
-    sequence_all(&f.store).await;
     assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 3);
     assert!(f
         .store

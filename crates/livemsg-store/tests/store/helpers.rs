@@ -260,13 +260,3 @@ pub(crate) fn kinds(
 ) -> Vec<livemsg_domain::events::EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
-
-/// Numbers everything waiting, from two sequencers at once, until nothing is left.
-pub(crate) async fn sequence_all(store: &Store) {
-    loop {
-        let (a, b) = tokio::join!(store.sequence_events(64, 7), store.sequence_events(64, 7));
-        if a.unwrap() + b.unwrap() == 0 {
-            break;
-        }
-    }
-}
