@@ -187,6 +187,9 @@ impl Store {
                          ORDER BY deleted_at LIMIT $3
                          FOR UPDATE SKIP LOCKED)
                      RETURNING group_pk
+                 ), events AS (
+                     -- The outbox has no foreign key to cascade through (see its migration).
+                     DELETE FROM group_events e USING gone WHERE e.group_pk = gone.group_pk
                  ), counted AS (
                      UPDATE apps SET deleted_groups = deleted_groups - (SELECT count(*) FROM gone)
                      WHERE app_id = $1

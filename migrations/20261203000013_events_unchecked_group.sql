@@ -1,0 +1,14 @@
+-- The outbox's rows no longer check their group through a foreign key.
+--
+-- Postgres checks a foreign key on every inserted row with `SELECT ... FOR KEY SHARE` on the
+-- referenced row: a row lock, written into the group's tuple and into the WAL, for every event.
+-- A join or leave writes one or two events (a join into an empty group also reopens it, a
+-- leave of its last member also closes it), so in join/leave churn these locks were near a third
+-- of Postgres's work (scenario 3a, two alternating pairs: 0.159-0.189 CPU ms per change in
+-- Postgres with them, 0.112-0.124 without; BENCHMARKS.md). The check guarded nothing the
+-- writers do not already hold:
+-- every group event is written in the transaction that holds its group's row locked (and has
+-- just read it), and a group is removed only by the purge, which now deletes its events itself.
+-- Members keep their foreign key (a member row is written by half of the changes at most, and
+-- it is the membership itself).
+ALTER TABLE group_events DROP CONSTRAINT group_events_group_pk_fkey;
