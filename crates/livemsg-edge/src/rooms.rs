@@ -294,21 +294,17 @@ fn on_event(edge: &Arc<Edge>, room: &Arc<Room>, event: &GroupEvent) {
     // the count): a viewer behind a joining crowd gives up old ones rather than its connection.
     // A change of the group's state is never given up.
     let user = event.user_id.as_str();
-    let notice = match event.kind() {
-        EventKind::UserEntered => Some((vec![user], vec![], Tier::Members)),
-        EventKind::UserLeft => Some((vec![], vec![user], Tier::Members)),
-        // Super groups: the count only, at most every 5 s (as the service reports it).
-        EventKind::MemberCount => Some((vec![], vec![], Tier::Members)),
-        EventKind::BecameSuper | EventKind::Reopened | EventKind::Closed => {
-            Some((vec![], vec![], Tier::Control))
-        }
-        _ => None,
-    };
-    if let Some((joins, leaves, tier)) = notice {
+    let notice = |joins: Vec<&str>, leaves: Vec<&str>, tier: Tier| {
         room.broadcast(&member_change(joins, leaves).into(), tier, None);
-        return;
-    }
+    };
     match event.kind() {
+        EventKind::UserEntered => notice(vec![user], vec![], Tier::Members),
+        EventKind::UserLeft => notice(vec![], vec![user], Tier::Members),
+        // Super groups: the count only, at most every 5 s (as the service reports it).
+        EventKind::MemberCount => notice(vec![], vec![], Tier::Members),
+        EventKind::BecameSuper | EventKind::Reopened | EventKind::Closed => {
+            notice(vec![], vec![], Tier::Control);
+        }
         EventKind::Kicked => {
             let frame: Utf8Bytes =
                 protocol::event("exit", json!({ "groupId": group, "reason": 2 })).into();
