@@ -161,6 +161,11 @@ impl Application {
             settings.membership.writers,
             settings.membership.max_batch,
         );
+        let presence = workers::presence::PresenceBatcher::start(
+            store.clone(),
+            settings.membership.writers,
+            settings.membership.max_batch,
+        );
         let messages = &settings.messages;
         let redis_url = messages.redis_url.expose_secret();
         let hub = fanout::Hub::start(
@@ -193,7 +198,7 @@ impl Application {
                 store.clone(),
                 settings.callbacks.clone(),
             )?,
-            membership: Membership::new(store.clone(), batcher),
+            membership: Membership::new(store.clone(), batcher, presence),
             store,
             settings: settings.clone(),
             gateway_check,

@@ -49,9 +49,10 @@ pub(crate) const APP_EVENT_COLUMNS: &str =
 
 /// The end of a statement that appends events to the outbox, numbered in their apps' streams:
 /// `new_events ({columns}) AS ({rows})` and what numbers them, for a `WITH` list (the caller's
-/// own CTEs come before it, and `rows` may read them). `columns` must include `app_id`; an
-/// app's events are numbered in the order `order` (an `ORDER BY` list over `columns`), which
-/// must keep each group's order.
+/// own CTEs come before it, and `rows` may read them). `columns` must include `app_id`; `rows`
+/// may yield more columns after them (an ordinal, say), which keep their own names. An app's
+/// events are numbered in the order `order` (an `ORDER BY` list over those columns), which must
+/// keep each group's order.
 ///
 /// The apps' counters (`app_sequences`) are locked in app order and held until the transaction
 /// ends, so this must be the transaction's last lock: group rows, presence rows and the app's

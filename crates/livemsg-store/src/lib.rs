@@ -55,6 +55,7 @@ pub use members::{PageRequest, UserPage, LIST_ASCENDING, LIST_DESCENDING};
 pub use membership::{GroupOps, MembershipOp};
 pub use moderation::{MuteChange, MuteState};
 pub use pool::{pool_options, PING_IDLE_AFTER};
+pub use presence::PresenceChange;
 pub use records::{
     AccessKey, Account, AppRecord, GroupEvent, GroupRecord, NewApp, NewGroup, RamUser, ResolvedKey,
 };

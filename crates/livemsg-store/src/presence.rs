@@ -35,6 +35,16 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         self.presence(app_id, user_id, false, session_id, Some(reason))
             .await?;
+        self.leave_app_groups(app_id, user_id).await
+    }
+
+    /// Removes a user from every group of the app it is in, all the leaves (with their events)
+    /// in one transaction, as its logoff does. Returns the groups left.
+    pub async fn leave_app_groups(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+    ) -> Result<Vec<String>, StoreError> {
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT g.group_id FROM group_members m JOIN groups g ON g.group_pk = m.group_pk
              WHERE g.app_id = $1 AND m.user_id = $2 AND NOT g.deleted ORDER BY g.group_pk",
@@ -104,49 +114,120 @@ impl Store {
         session_id: &str,
         reason: Option<i16>,
     ) -> Result<(), StoreError> {
-        let kind = if online {
-            EventKind::Logon
-        } else {
-            EventKind::Logoff
+        let change = PresenceChange {
+            app_id: app_id.clone(),
+            user_id: user_id.clone(),
+            online,
+            session_id: session_id.to_owned(),
+            reason,
         };
+        self.set_presences(std::slice::from_ref(&change))
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::AppNotFound))
+    }
+
+    /// Writes several logons and logoffs in one transaction (one commit, and one hold of each
+    /// app's stream counter, for all), in order, and returns what became of each: written with
+    /// its event, or refused (`AppDisabled` for a logon into a disabled app, `AppNotFound`).
+    /// The presence rows are written first and the events last, so the counters are the
+    /// transaction's last locks (see [`crate::events::append_events`]).
+    pub async fn set_presences(
+        &self,
+        changes: &[PresenceChange],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // A disabled app takes no logon (a logoff always goes through).
-        let written = sqlx::query(
-            "INSERT INTO user_presence (app_id, user_id, online)
-         SELECT app_id, $2, $3 FROM apps WHERE app_id = $1 AND (NOT disabled OR NOT $3)
-         ON CONFLICT (app_id, user_id) DO UPDATE SET online = $3, changed_at = now()",
-        )
-        .bind(app_id.as_str())
-        .bind(user_id.as_str())
-        .bind(online)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if written == 0 {
-            drop(tx);
-            return Err(if self.app_exists(app_id).await? {
-                StoreError::AppDisabled
+        let mut written = Vec::with_capacity(changes.len());
+        for change in changes {
+            // A disabled app takes no logon (a logoff always goes through).
+            let rows = sqlx::query(
+                "INSERT INTO user_presence (app_id, user_id, online)
+                 SELECT app_id, $2, $3 FROM apps WHERE app_id = $1 AND (NOT disabled OR NOT $3)
+                 ON CONFLICT (app_id, user_id) DO UPDATE SET online = $3, changed_at = now()",
+            )
+            .bind(change.app_id.as_str())
+            .bind(change.user_id.as_str())
+            .bind(change.online)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            written.push(rows > 0);
+        }
+        let events: Vec<&PresenceChange> = changes
+            .iter()
+            .zip(&written)
+            .filter_map(|(change, written)| written.then_some(change))
+            .collect();
+        if !events.is_empty() {
+            let kind = |c: &PresenceChange| {
+                if c.online {
+                    EventKind::Logon
+                } else {
+                    EventKind::Logoff
+                }
+                .as_i16()
+            };
+            sqlx::query(&PRESENCE_EVENTS)
+                .bind(events.iter().map(|c| c.app_id.as_str()).collect::<Vec<_>>())
+                .bind(events.iter().map(|c| kind(c)).collect::<Vec<_>>())
+                .bind(
+                    events
+                        .iter()
+                        .map(|c| c.user_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    events
+                        .iter()
+                        .map(|c| c.session_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(events.iter().map(|c| c.reason).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.wrote_events();
+        }
+        let mut results = Vec::with_capacity(changes.len());
+        for (change, written) in changes.iter().zip(written) {
+            results.push(if written {
+                Ok(())
+            } else if self.app_exists(&change.app_id).await? {
+                Err(StoreError::AppDisabled)
             } else {
-                StoreError::AppNotFound
+                Err(StoreError::AppNotFound)
             });
         }
-        sqlx::query(&format!(
-            "WITH {}",
-            crate::events::append_events(
-                "app_id, kind, user_id, session_id, reason",
-                "VALUES ($1::text, $2::smallint, $3::text, $4::text, $5::smallint)",
-                "user_id",
-            )
-        ))
-        .bind(app_id.as_str())
-        .bind(kind.as_i16())
-        .bind(user_id.as_str())
-        .bind(session_id)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.wrote_events();
-        Ok(())
+        Ok(results)
     }
 }
+
+/// One logon or logoff, for [`Store::set_presences`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// The app.
+    pub app_id: AppId,
+    /// Who logged on or off.
+    pub user_id: UserId,
+    /// Logged on (true) or off.
+    pub online: bool,
+    /// The session the connection tier names (may be empty).
+    pub session_id: String,
+    /// Why a user logged off (see [`crate::events::AppEvent::reason`]); `None` for a logon.
+    pub reason: Option<i16>,
+}
+
+/// The events of a batch of logons and logoffs, numbered in their order of arrival.
+static PRESENCE_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH {}",
+        crate::events::append_events(
+            "app_id, kind, user_id, session_id, reason",
+            "SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[],
+                                  $5::smallint[]) WITH ORDINALITY",
+            "ordinality",
+        )
+    )
+});

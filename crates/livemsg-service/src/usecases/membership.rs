@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use livemsg_domain::{ApiError, AppId, GroupId, MembershipChange, UserId};
-use livemsg_store::{GroupOps, MembershipOp, Store};
+use livemsg_store::{GroupOps, MembershipOp, PresenceChange, Store};
 
 use crate::errors::Result;
 use crate::workers::batcher::{apply_isolated, Batcher};
+use crate::workers::presence::PresenceBatcher;
 
 /// The most changes one batch may carry.
 pub const MAX_BATCH_ITEMS: usize = 1_000;
@@ -55,12 +56,18 @@ impl LogoffReason {
 pub struct Membership {
     store: Store,
     batcher: Batcher,
+    presence: PresenceBatcher,
 }
 
 impl Membership {
-    /// Changes through `store`; single changes are committed together by `batcher`.
-    pub fn new(store: Store, batcher: Batcher) -> Self {
-        Membership { store, batcher }
+    /// Changes through `store`; single joins and leaves are committed together by `batcher`,
+    /// logons and logoffs by `presence`.
+    pub fn new(store: Store, batcher: Batcher, presence: PresenceBatcher) -> Self {
+        Membership {
+            store,
+            batcher,
+            presence,
+        }
     }
 
     /// One join or leave, committed together with whatever else is waiting.
@@ -117,7 +124,16 @@ impl Membership {
 
     /// A user logged on: it is online, with a logon event.
     pub async fn logon(&self, app_id: &AppId, user_id: &UserId, session_id: &str) -> Result<()> {
-        Ok(self.store.logon(app_id, user_id, session_id).await?)
+        Ok(self
+            .presence
+            .apply(PresenceChange {
+                app_id: app_id.clone(),
+                user_id: user_id.clone(),
+                online: true,
+                session_id: session_id.to_owned(),
+                reason: None,
+            })
+            .await?)
     }
 
     /// A user logged off: it is offline, with a logoff event, and leaves every group of the app
@@ -129,9 +145,15 @@ impl Membership {
         session_id: &str,
         reason: LogoffReason,
     ) -> Result<Vec<String>> {
-        Ok(self
-            .store
-            .logoff(app_id, user_id, session_id, reason.code())
-            .await?)
+        self.presence
+            .apply(PresenceChange {
+                app_id: app_id.clone(),
+                user_id: user_id.clone(),
+                online: false,
+                session_id: session_id.to_owned(),
+                reason: Some(reason.code()),
+            })
+            .await?;
+        Ok(self.store.leave_app_groups(app_id, user_id).await?)
     }
 }

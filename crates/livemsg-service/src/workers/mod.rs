@@ -10,5 +10,6 @@ pub mod callbacks;
 mod lanes;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
+pub mod presence;
 pub mod sends;
 pub(crate) mod wake;

@@ -381,3 +381,37 @@ async fn a_watcher_asking_for_pruned_events_is_told_where_to_resume(pool: PgPool
     );
     assert_eq!(resume_from(&status), 4);
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_crowd_logging_on_at_once_is_answered_each_and_numbered_without_gaps(pool: PgPool) {
+    use livemsg_proto::membership::v1::LogonRequest;
+    let h = start(pool.clone(), 2_000).await;
+    // 200 logons race (the writers commit them in batches); each is answered on its own.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut membership = MembershipServiceClient::new(h.channel.clone());
+        let app_id = h.app_id.clone();
+        tasks.push(tokio::spawn(async move {
+            membership
+                .logon(LogonRequest {
+                    app_id,
+                    user_id: format!("v{i}"),
+                    session_id: format!("s{i}"),
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let store = Store::new(pool, 2_000, Keyring::generate());
+    let app_id = livemsg_domain::AppId::parse(&h.app_id).unwrap();
+    let events = store.app_events(&app_id, 1, 1_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.app_seq).collect::<Vec<_>>(),
+        (1..=200).collect::<Vec<_>>()
+    );
+    let users: std::collections::HashSet<_> =
+        events.iter().filter_map(|e| e.user_id.clone()).collect();
+    assert_eq!(users.len(), 200, "every logon once");
+}

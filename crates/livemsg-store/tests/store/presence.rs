@@ -60,3 +60,73 @@ async fn logoff_takes_a_user_offline_and_out_of_every_group(pool: PgPool) {
         Err(StoreError::AppNotFound)
     ));
 }
+
+#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
+async fn a_batch_of_logons_and_logoffs_is_written_in_order_and_refuses_each_on_its_own(
+    pool: PgPool,
+) {
+    use livemsg_domain::events::EventKind::*;
+    use livemsg_store::PresenceChange;
+    let f = fixture(pool, THRESHOLD).await;
+    let disabled = f
+        .store
+        .create_app(new_app(f.account_id, DataCenter::CnShanghai))
+        .await
+        .unwrap();
+    let disabled_id = AppId::parse(&disabled.app_id).unwrap();
+    f.store
+        .set_app_disabled(
+            &scope_of(f.account_id, &disabled_id, DataCenter::CnShanghai),
+            Some(true),
+        )
+        .await
+        .unwrap();
+    let change = |app: &AppId, user: &str, online: bool| PresenceChange {
+        app_id: app.clone(),
+        user_id: uid(user),
+        online,
+        session_id: format!("s-{user}"),
+        reason: (!online).then_some(1),
+    };
+    let results = f
+        .store
+        .set_presences(&[
+            change(&f.app_id, "a", true),
+            change(&disabled_id, "b", true),
+            change(&f.app_id, "a", false),
+            change(&AppId::parse("nosuchapp").unwrap(), "c", true),
+            change(&f.app_id, "d", true),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(
+        results.as_slice(),
+        [
+            Ok(()),
+            Err(StoreError::AppDisabled),
+            Ok(()),
+            Err(StoreError::AppNotFound),
+            Ok(())
+        ]
+    ));
+    // The written ones, numbered in their order of arrival: a's logon before its logoff.
+    let events = f.store.app_events(&f.app_id, 1, 10).await.unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.app_seq, e.kind, e.user_id.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, Logon, "a".to_owned()),
+            (2, Logoff, "a".to_owned()),
+            (3, Logon, "d".to_owned())
+        ]
+    );
+    let online = f
+        .store
+        .online_among(&f.scope(), &["a".to_owned(), "d".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(online, HashSet::from(["d".to_owned()]));
+}
