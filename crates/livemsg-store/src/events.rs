@@ -159,20 +159,33 @@ impl Store {
 
     /// Deletes events older than `retention`, up to `limit`, but never one that still waits for
     /// its callback. Returns how many were deleted.
+    ///
+    /// Each app's stream is read from its head on the primary key, at most `limit` events of it:
+    /// an app's events are numbered as they are written, so its oldest come first, and an app
+    /// whose first `limit` events are all younger than `retention` has nothing to prune. (An
+    /// event written a moment before another but numbered after it waits for that one.) Events
+    /// still waiting for their callback are the stream's tail, past `delivered_seq`.
     pub async fn prune_events(
         &self,
         retention: std::time::Duration,
         limit: i64,
     ) -> Result<u64, StoreError> {
         let deleted = sqlx::query(
-            "DELETE FROM group_events WHERE event_id IN (
-             SELECT e.event_id FROM group_events e
-             JOIN app_streams s ON s.app_id = e.app_id
-             JOIN apps a ON a.app_id = e.app_id
-             WHERE e.created_at < now() - make_interval(secs => $1)
-               AND (e.app_seq <= s.delivered_seq OR a.event_callback_url = '')
-             ORDER BY e.created_at
-             LIMIT $2)",
+            "DELETE FROM group_events d USING (
+                 SELECT head.app_id, head.app_seq
+                 FROM app_streams s
+                 JOIN apps a ON a.app_id = s.app_id
+                 CROSS JOIN LATERAL (
+                     SELECT e.app_id, e.app_seq, e.created_at FROM group_events e
+                     WHERE e.app_id = s.app_id
+                       AND (e.app_seq <= s.delivered_seq OR a.event_callback_url = '')
+                     ORDER BY e.app_seq
+                     LIMIT $2
+                 ) head
+                 WHERE head.created_at < now() - make_interval(secs => $1)
+                 LIMIT $2
+             ) old
+             WHERE d.app_id = old.app_id AND d.app_seq = old.app_seq",
         )
         .bind(retention.as_secs_f64())
         .bind(limit)

@@ -1,4 +1,4 @@
-//! The outbox: numbered events, count reports, the app stream, retention.
+//! The outbox: numbered events, count reports, the app stream.
 
 use crate::helpers::*;
 
@@ -385,53 +385,4 @@ async fn batches_over_two_apps_in_opposite_orders_number_both_streams_without_ga
             "app {app}"
         );
     }
-}
-
-#[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
-async fn retention_keeps_what_waits_for_its_callback(pool: PgPool) {
-    use std::time::Duration;
-    let f = fixture(pool, THRESHOLD).await;
-    let g = f.group("g").await;
-    let lease = Duration::from_secs(30);
-    f.callbacks_to("https://example.com/cb").await;
-    f.join_each(&g, 0..4).await;
-    f.store.logon(&f.app_id, &uid("later"), "").await.unwrap();
-    // Two delivered; two joins and the logon waiting.
-    f.store
-        .claim_callback_streams("A", lease, 10)
-        .await
-        .unwrap();
-    let batch = f
-        .store
-        .next_callback_batch(f.app_id.as_str(), "A", lease, 2)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(f
-        .store
-        .callback_batch_delivered(f.app_id.as_str(), "A", batch.end)
-        .await
-        .unwrap());
-    assert_eq!(f.store.callback_backlog().await.unwrap(), 3);
-
-    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 2);
-    let kept = f.store.group_events(&f.app_id, &g, 1, 100).await.unwrap();
-    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
-    // A young event is kept whatever its state.
-    assert_eq!(
-        f.store
-            .prune_events(Duration::from_secs(3600), 100)
-            .await
-            .unwrap(),
-        0
-    );
-    // Without a callback URL nothing waits: old events go.
-    f.callbacks_to("").await;
-    assert_eq!(f.store.prune_events(Duration::ZERO, 100).await.unwrap(), 3);
-    assert!(f
-        .store
-        .app_events(&f.app_id, 1, 100)
-        .await
-        .unwrap()
-        .is_empty());
 }

@@ -16,5 +16,6 @@ mod messages;
 mod plans;
 mod pool;
 mod presence;
+mod retention;
 mod updates;
 mod wakeups;
