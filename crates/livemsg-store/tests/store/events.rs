@@ -317,12 +317,7 @@ async fn the_app_stream_numbers_every_event_once_and_keeps_each_groups_order(poo
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn batches_over_two_apps_in_opposite_orders_number_both_streams_without_gaps(pool: PgPool) {
     let f = fixture(pool, THRESHOLD).await;
-    let other = f
-        .store
-        .create_app(new_app(f.account_id, DataCenter::CnShanghai))
-        .await
-        .unwrap();
-    let other = AppId::parse(&other.app_id).unwrap();
+    let other = f.another_app().await;
     let (a, b) = (GroupId::parse("a").unwrap(), GroupId::parse("b").unwrap());
     for app in [&f.app_id, &other] {
         for group in [&a, &b] {

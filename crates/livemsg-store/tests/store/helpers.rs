@@ -188,6 +188,16 @@ impl Fixture {
         }
     }
 
+    /// Another app of the fixture's account, in the same data center.
+    pub(crate) async fn another_app(&self) -> AppId {
+        let app = self
+            .store
+            .create_app(new_app(self.account_id, DataCenter::CnShanghai))
+            .await
+            .unwrap();
+        AppId::parse(&app.app_id).unwrap()
+    }
+
     pub(crate) async fn group(&self, id: &str) -> GroupId {
         self.store
             .create_group(

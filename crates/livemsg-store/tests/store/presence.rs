@@ -68,12 +68,7 @@ async fn a_batch_of_logons_and_logoffs_is_written_in_order_and_refuses_each_on_i
     use livemsg_domain::events::EventKind::*;
     use livemsg_store::PresenceChange;
     let f = fixture(pool, THRESHOLD).await;
-    let disabled = f
-        .store
-        .create_app(new_app(f.account_id, DataCenter::CnShanghai))
-        .await
-        .unwrap();
-    let disabled_id = AppId::parse(&disabled.app_id).unwrap();
+    let disabled_id = f.another_app().await;
     f.store
         .set_app_disabled(
             &scope_of(f.account_id, &disabled_id, DataCenter::CnShanghai),

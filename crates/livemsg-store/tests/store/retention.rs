@@ -80,12 +80,7 @@ async fn app_seqs(f: &Fixture, app: &AppId) -> Vec<i64> {
 #[sqlx::test(migrator = "livemsg_store::MIGRATOR")]
 async fn retention_prunes_the_old_head_of_every_apps_stream_in_rounds_of_the_limit(pool: PgPool) {
     let f = fixture(pool, THRESHOLD).await;
-    let other = f
-        .store
-        .create_app(new_app(f.account_id, DataCenter::CnShanghai))
-        .await
-        .unwrap();
-    let other = AppId::parse(&other.app_id).unwrap();
+    let other = f.another_app().await;
     let g = f.group("g").await;
     f.join_each(&g, 0..8).await;
     for i in 0..3 {
