@@ -9,6 +9,6 @@
 -- numbered in the order they are written, so its oldest events come first (BENCHMARKS.md).
 ALTER TABLE group_events DROP CONSTRAINT group_events_pkey;
 ALTER TABLE group_events DROP COLUMN event_id;
-ALTER TABLE group_events ADD CONSTRAINT group_events_pkey
-    PRIMARY KEY USING INDEX group_events_app_seq_key;
+ALTER INDEX group_events_app_seq_key RENAME TO group_events_pkey;
+ALTER TABLE group_events ADD CONSTRAINT group_events_pkey PRIMARY KEY USING INDEX group_events_pkey;
 DROP INDEX group_events_created_idx;
