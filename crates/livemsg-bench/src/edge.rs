@@ -162,10 +162,7 @@ impl Bench {
             ("METRICS_LISTEN", "127.0.0.1:0".to_owned()),
             ("SERVICE_URL", format!("http://{grpc_addr}")),
             ("REDIS_URL", self.args.redis_url.clone()),
-            (
-                "KEY_PREFIX",
-                format!("bench:edge:{}", uuid::Uuid::new_v4().simple()),
-            ),
+            ("KEY_PREFIX", format!("{}:edge", self.seeded.redis_prefix)),
             ("SESSION_SECRET", format!("{:064x}", rand::random::<u128>())),
         ] {
             edge_env.push((format!("LIVEMSG__EDGE__{key}"), value));

@@ -5,7 +5,7 @@ use super::*;
 impl Bench {
     pub(crate) async fn limiter(&mut self) -> anyhow::Result<()> {
         const CONCURRENCY: usize = 50;
-        let prefix = format!("bench:lim:{}", uuid::Uuid::new_v4().simple());
+        let prefix = format!("{}:lim", self.seeded.redis_prefix);
         let limiter = Arc::new(livemsg_ratelimit::RedisLimiter::new(
             &secrecy::SecretString::from(self.args.redis_url.clone()),
             &prefix,

@@ -275,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
     let (service, gateway, grpc_addr, endpoint, channel, env) = match launched {
         Ok(launched) => launched,
         Err(err) => {
-            seeded.drop().await?;
+            seeded.drop(&args.redis_url).await?;
             return Err(err);
         }
     };
@@ -392,7 +392,7 @@ async fn main() -> anyhow::Result<()> {
     service.stop();
     let lines = std::mem::take(&mut bench.lines);
     let notes = std::mem::take(&mut bench.notes);
-    bench.seeded.drop().await?;
+    bench.seeded.drop(&bench.args.redis_url).await?;
     result?;
 
     let mut report = table(&lines);

@@ -24,6 +24,9 @@ pub(crate) struct Seeded {
     /// The app's key, from which a backend computes its users' login tokens.
     pub app_key: String,
     pub keyring_key: String,
+    /// The root of every Redis key of this run (`bench:<uuid>`): the gateway's nonces and
+    /// windows, the edge's sessions, the limiter scenario's windows. Dropped with the database.
+    pub redis_prefix: String,
     /// Groups seeded for listing, `list1` ..= `listN`, each with `LIST_MEMBERS` members.
     pub list_groups: usize,
 }
@@ -78,6 +81,7 @@ pub(crate) async fn create(database_url: &str) -> anyhow::Result<Seeded> {
         app_id: app.app_id,
         app_key: app.app_key,
         keyring_key,
+        redis_prefix: format!("bench:{}", uuid::Uuid::new_v4().simple()),
         list_groups: 0,
     })
 }
@@ -180,7 +184,11 @@ impl Seeded {
     }
 
     /// Drops the database.
-    pub(crate) async fn drop(self) -> anyhow::Result<()> {
+    /// Drops the run's database and deletes the run's keys from the Redis at `redis_url`
+    /// (nonces and windows would otherwise stay until they expire, hours later for some, and
+    /// Redis's expiry cycle keeps sampling them).
+    pub(crate) async fn drop(self, redis_url: &str) -> anyhow::Result<()> {
+        forget_redis_keys(redis_url, &self.redis_prefix).await?;
         self.pool.close().await;
         let options: PgConnectOptions = self.admin_url.parse()?;
         let mut admin = options.database("postgres").connect().await?;
@@ -192,6 +200,30 @@ impl Seeded {
         .await?;
         Ok(())
     }
+}
+
+/// Deletes every key under `prefix:` from the Redis at `redis_url`, returning how many.
+async fn forget_redis_keys(redis_url: &str, prefix: &str) -> anyhow::Result<usize> {
+    use futures_util::StreamExt;
+    let client = redis::Client::open(redis_url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = {
+        let mut scan = connection.clone();
+        let found =
+            redis::AsyncCommands::scan_match::<_, String>(&mut scan, format!("{prefix}:*")).await?;
+        found
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?
+    };
+    for chunk in keys.chunks(1_000) {
+        redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async::<()>(&mut connection)
+            .await?;
+    }
+    Ok(keys.len())
 }
 
 /// A running livemsg binary.
@@ -298,7 +330,6 @@ pub(crate) fn environment(
     extra_config: &Path,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let options: PgConnectOptions = seeded.admin_url.parse()?;
-    let run = uuid::Uuid::new_v4().simple().to_string();
     let pairs = [
         (
             "LIVEMSG_CONFIG_DIR",
@@ -321,10 +352,13 @@ pub(crate) fn environment(
         ("LIVEMSG__GATEWAY__METRICS_LISTEN", "127.0.0.1:0".to_owned()),
         ("LIVEMSG__GATEWAY__SHUTDOWN_DELAY_MS", "0".to_owned()),
         ("LIVEMSG__RATELIMIT__REDIS_URL", redis_url.to_owned()),
-        ("LIVEMSG__RATELIMIT__KEY_PREFIX", format!("bench:rl:{run}")),
+        (
+            "LIVEMSG__RATELIMIT__KEY_PREFIX",
+            format!("{}:rl", seeded.redis_prefix),
+        ),
         (
             "LIVEMSG__GATEWAY__NONCE_KEY_PREFIX",
-            format!("bench:nonce:{run}"),
+            format!("{}:nonce", seeded.redis_prefix),
         ),
         ("LIVEMSG__INTERNAL__GATEWAY_TOKEN", token.to_owned()),
         ("LIVEMSG__INTERNAL__TIER_TOKEN", token.to_owned()),
