@@ -137,21 +137,31 @@ impl Store {
         changes: &[PresenceChange],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut written = Vec::with_capacity(changes.len());
-        for change in changes {
-            // A disabled app takes no logon (a logoff always goes through).
-            let rows = sqlx::query(
-                "INSERT INTO user_presence (app_id, user_id, online)
-                 SELECT app_id, $2, $3 FROM apps WHERE app_id = $1 AND (NOT disabled OR NOT $3)
-                 ON CONFLICT (app_id, user_id) DO UPDATE SET online = $3, changed_at = now()",
+        // One statement for the whole batch: which changes are taken (a disabled app takes no
+        // logon; a logoff always goes through), and each user's presence as its last taken
+        // change leaves it.
+        let taken: Vec<i64> = sqlx::query_scalar(WRITE_PRESENCES)
+            .bind(
+                changes
+                    .iter()
+                    .map(|c| c.app_id.as_str())
+                    .collect::<Vec<_>>(),
             )
-            .bind(change.app_id.as_str())
-            .bind(change.user_id.as_str())
-            .bind(change.online)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            written.push(rows > 0);
+            .bind(
+                changes
+                    .iter()
+                    .map(|c| c.user_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(changes.iter().map(|c| c.online).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut written = vec![false; changes.len()];
+        for n in taken {
+            // Ordinalities count from 1.
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| written.get_mut(i)) {
+                *slot = true;
+            }
         }
         let events: Vec<&PresenceChange> = changes
             .iter()
@@ -218,6 +228,23 @@ pub struct PresenceChange {
     /// Why a user logged off (see [`crate::events::AppEvent::reason`]); `None` for a logon.
     pub reason: Option<i16>,
 }
+
+/// A batch's presence rows, in one statement: the changes its apps take (by ordinality), and
+/// for each user the state its last taken change leaves (one row per user: a statement may not
+/// update a row twice), written in key order.
+const WRITE_PRESENCES: &str = "WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) WITH ORDINALITY
+             AS c(app_id, user_id, online, n)
+     ), taken AS (
+         SELECT c.* FROM input c JOIN apps a ON a.app_id = c.app_id
+         WHERE NOT a.disabled OR NOT c.online
+     ), written AS (
+         INSERT INTO user_presence (app_id, user_id, online)
+         SELECT DISTINCT ON (app_id, user_id) app_id, user_id, online FROM taken
+         ORDER BY app_id, user_id, n DESC
+         ON CONFLICT (app_id, user_id) DO UPDATE SET online = EXCLUDED.online, changed_at = now()
+     )
+     SELECT n FROM taken";
 
 /// The events of a batch of logons and logoffs, numbered in their order of arrival.
 static PRESENCE_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

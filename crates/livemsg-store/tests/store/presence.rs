@@ -91,6 +91,7 @@ async fn a_batch_of_logons_and_logoffs_is_written_in_order_and_refuses_each_on_i
             change(&f.app_id, "a", false),
             change(&AppId::parse("nosuchapp").unwrap(), "c", true),
             change(&f.app_id, "d", true),
+            change(&disabled_id, "e", false),
         ])
         .await
         .unwrap();
@@ -101,9 +102,19 @@ async fn a_batch_of_logons_and_logoffs_is_written_in_order_and_refuses_each_on_i
             Err(StoreError::AppDisabled),
             Ok(()),
             Err(StoreError::AppNotFound),
+            Ok(()),
             Ok(())
         ]
     ));
+    // A disabled app refuses logons, never a logoff (its other events name no user).
+    let disabled_events = f.store.app_events(&disabled_id, 1, 10).await.unwrap();
+    assert_eq!(
+        disabled_events
+            .iter()
+            .filter_map(|e| Some((e.kind, e.user_id.clone()?)))
+            .collect::<Vec<_>>(),
+        [(Logoff, "e".to_owned())]
+    );
     // The written ones, numbered in their order of arrival: a's logon before its logoff.
     let events = f.store.app_events(&f.app_id, 1, 10).await.unwrap();
     let seen: Vec<_> = events
