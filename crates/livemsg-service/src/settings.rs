@@ -258,10 +258,11 @@ impl ServiceSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MembershipSettings {
-    /// Writers committing joins and leaves, one per lane, and as many again committing logons and
-    /// logoffs; each holds one database connection while it writes. Two by default: on a two-core machine two writers carried joins and
-    /// leaves over many groups at 64-72% of single-row INSERTs where four reached 50-57%, with
-    /// less CPU per change (BENCHMARKS.md); raise it with Postgres's cores.
+    /// Writers committing joins and leaves, one per lane, and as many again committing logons
+    /// and logoffs; each holds one database connection while it writes. Two by default: on a
+    /// two-core machine two writers carried joins and leaves over many groups at 64-72% of
+    /// single-row INSERTs where four reached 50-57%, with less CPU per change (BENCHMARKS.md);
+    /// raise it with Postgres's cores.
     pub writers: usize,
     /// The most changes (or logons and logoffs) one writer commits in one transaction (those
     /// already waiting).
