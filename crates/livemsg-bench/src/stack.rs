@@ -183,12 +183,10 @@ impl Seeded {
         Ok(())
     }
 
-    /// Drops the database.
     /// Drops the run's database and deletes the run's keys from the Redis at `redis_url`
     /// (nonces and windows would otherwise stay until they expire, hours later for some, and
     /// Redis's expiry cycle keeps sampling them).
     pub(crate) async fn drop(self, redis_url: &str) -> anyhow::Result<()> {
-        forget_redis_keys(redis_url, &self.redis_prefix).await?;
         self.pool.close().await;
         let options: PgConnectOptions = self.admin_url.parse()?;
         let mut admin = options.database("postgres").connect().await?;
@@ -198,6 +196,7 @@ impl Seeded {
         ))
         .execute(&mut admin)
         .await?;
+        forget_redis_keys(redis_url, &self.redis_prefix).await?;
         Ok(())
     }
 }
