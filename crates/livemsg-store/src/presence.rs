@@ -138,35 +138,32 @@ impl Store {
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // One statement for the whole batch: which changes are taken (a disabled app takes no
-        // logon; a logoff always goes through), and each user's presence as its last taken
-        // change leaves it.
-        let taken: Vec<i64> = sqlx::query_scalar(WRITE_PRESENCES)
-            .bind(
-                changes
-                    .iter()
-                    .map(|c| c.app_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                changes
-                    .iter()
-                    .map(|c| c.user_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(changes.iter().map(|c| c.online).collect::<Vec<_>>())
+        // logon; a logoff always goes through) and why the others are not, and each user's
+        // presence as its last taken change leaves it.
+        let checked: Vec<(i64, bool, bool)> = sqlx::query_as(WRITE_PRESENCES)
+            .bind(column(changes, |c| c.app_id.as_str()))
+            .bind(column(changes, |c| c.user_id.as_str()))
+            .bind(column(changes, |c| c.online))
             .fetch_all(&mut *tx)
             .await?;
-        let mut written = vec![false; changes.len()];
-        for n in taken {
+        let mut outcome: Vec<Result<(), StoreError>> = changes
+            .iter()
+            .map(|_| Err(StoreError::AppNotFound))
+            .collect();
+        for (n, known, taken) in checked {
             // Ordinalities count from 1.
-            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| written.get_mut(i)) {
-                *slot = true;
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| outcome.get_mut(i)) {
+                *slot = match (taken, known) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(StoreError::AppDisabled),
+                    (false, false) => Err(StoreError::AppNotFound),
+                };
             }
         }
         let events: Vec<&PresenceChange> = changes
             .iter()
-            .zip(&written)
-            .filter_map(|(change, written)| written.then_some(change))
+            .zip(&outcome)
+            .filter_map(|(change, outcome)| outcome.is_ok().then_some(change))
             .collect();
         if !events.is_empty() {
             let kind = |c: &PresenceChange| {
@@ -178,21 +175,11 @@ impl Store {
                 .as_i16()
             };
             sqlx::query(&PRESENCE_EVENTS)
-                .bind(events.iter().map(|c| c.app_id.as_str()).collect::<Vec<_>>())
-                .bind(events.iter().map(|c| kind(c)).collect::<Vec<_>>())
-                .bind(
-                    events
-                        .iter()
-                        .map(|c| c.user_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    events
-                        .iter()
-                        .map(|c| c.session_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(events.iter().map(|c| c.reason).collect::<Vec<_>>())
+                .bind(column(&events, |c| c.app_id.as_str()))
+                .bind(column(&events, kind))
+                .bind(column(&events, |c| c.user_id.as_str()))
+                .bind(column(&events, |c| c.session_id.as_str()))
+                .bind(column(&events, |c| c.reason))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -200,18 +187,16 @@ impl Store {
         if !events.is_empty() {
             self.wrote_events();
         }
-        let mut results = Vec::with_capacity(changes.len());
-        for (change, written) in changes.iter().zip(written) {
-            results.push(if written {
-                Ok(())
-            } else if self.app_exists(&change.app_id).await? {
-                Err(StoreError::AppDisabled)
-            } else {
-                Err(StoreError::AppNotFound)
-            });
-        }
-        Ok(results)
+        Ok(outcome)
     }
+}
+
+/// One column of a batch, for an `unnest` parameter.
+fn column<'a, C: std::borrow::Borrow<PresenceChange> + 'a, T>(
+    changes: &'a [C],
+    value: impl Fn(&'a PresenceChange) -> T,
+) -> Vec<T> {
+    changes.iter().map(|c| value(c.borrow())).collect()
 }
 
 /// One logon or logoff, for [`Store::set_presences`].
@@ -229,22 +214,24 @@ pub struct PresenceChange {
     pub reason: Option<i16>,
 }
 
-/// A batch's presence rows, in one statement: the changes its apps take (by ordinality), and
-/// for each user the state its last taken change leaves (one row per user: a statement may not
-/// update a row twice), written in key order.
+/// A batch's presence rows, in one statement: for each change (by ordinality) whether its app
+/// is known and whether the change is taken, and for each user the state its last taken change
+/// leaves (one row per user: a statement may not update a row twice), written in key order.
 const WRITE_PRESENCES: &str = "WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) WITH ORDINALITY
              AS c(app_id, user_id, online, n)
-     ), taken AS (
-         SELECT c.* FROM input c JOIN apps a ON a.app_id = c.app_id
-         WHERE NOT a.disabled OR NOT c.online
+     ), checked AS (
+         SELECT c.*, a.app_id IS NOT NULL AS known,
+                a.app_id IS NOT NULL AND (NOT a.disabled OR NOT c.online) AS taken
+         FROM input c LEFT JOIN apps a ON a.app_id = c.app_id
      ), written AS (
          INSERT INTO user_presence (app_id, user_id, online)
-         SELECT DISTINCT ON (app_id, user_id) app_id, user_id, online FROM taken
+         SELECT DISTINCT ON (app_id, user_id) app_id, user_id, online FROM checked
+         WHERE taken
          ORDER BY app_id, user_id, n DESC
          ON CONFLICT (app_id, user_id) DO UPDATE SET online = EXCLUDED.online, changed_at = now()
      )
-     SELECT n FROM taken";
+     SELECT n, known, taken FROM checked";
 
 /// The events of a batch of logons and logoffs, numbered in their order of arrival.
 static PRESENCE_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
