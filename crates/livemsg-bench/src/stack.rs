@@ -201,8 +201,8 @@ impl Seeded {
     }
 }
 
-/// Deletes every key under `prefix:` from the Redis at `redis_url`, returning how many.
-async fn forget_redis_keys(redis_url: &str, prefix: &str) -> anyhow::Result<usize> {
+/// Deletes every key under `prefix:` from the Redis at `redis_url`.
+async fn forget_redis_keys(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let client = redis::Client::open(redis_url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
@@ -222,7 +222,7 @@ async fn forget_redis_keys(redis_url: &str, prefix: &str) -> anyhow::Result<usiz
             .query_async::<()>(&mut connection)
             .await?;
     }
-    Ok(keys.len())
+    Ok(())
 }
 
 /// A running livemsg binary.
